@@ -1,0 +1,60 @@
+"""The `Generator` interface that strategies and data builders sample through."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+StopAt = Literal["step", "solution"]
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed derived from its parts (say a run seed and a question), the same in every process."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to continue a prompt. temperature 0 is greedy decoding."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop_at: StopAt = "solution"  # "step": stop after the next step separator
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.stop_at not in ("step", "solution"):
+            raise ValueError(f"stop_at must be 'step' or 'solution', got {self.stop_at!r}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One continuation of a prompt."""
+
+    text: str  # the generated text, ending at the stop (separator included in step mode)
+    prompt_tokens: int
+    generated_tokens: int  # tokens produced up to and including the stop token
+    stop_reason: Literal["step", "eos", "length"]
+
+
+class Generator(Protocol):
+    """Samples continuations of prompts.
+
+    `seeds[i]` fixes the randomness of prompt i, so a result does not depend on which other
+    prompts share its batch: sample j of prompt i is the same in any batch layout.
+    """
+
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, n: int = 1, seeds: Sequence[int] | None = None
+    ) -> list[list[Generation]]:
+        """`n` continuations for each prompt, in prompt order."""
+        ...

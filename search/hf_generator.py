@@ -1,0 +1,171 @@
+"""Hugging Face transformers backend of the `Generator` interface.
+
+Batched `generate` with left padding and the KV cache. Sampling is done per row with its
+own seeded noise (Gumbel-max over the temperature/top-p distribution, then argmax), so a
+sample depends only on its prompt and seed, never on the batch it was computed in; this is
+what lets sharded data builders reproduce a single-process run exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedModel,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from search.generator import Generation, SamplingParams
+from search.step_format import StepFormat
+
+
+def row_seed(seed: int, sample: int) -> int:
+    """The seed of sample `sample` of a prompt whose seed is `seed`."""
+    return (seed * 1_000_003 + sample) % (2**63 - 1)
+
+
+class SeededSampler(LogitsProcessor):
+    """Temperature, top-p and per-row seeded Gumbel noise; argmax of the result is a sample."""
+
+    def __init__(self, seeds: Sequence[int], params: SamplingParams, banned_ids: Sequence[int]):
+        self.temperature, self.top_p = params.temperature, params.top_p
+        self.banned = torch.tensor(sorted(banned_ids), dtype=torch.long)
+        self.rngs = [torch.Generator().manual_seed(s) for s in seeds] if self.temperature > 0 else []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.float().clone()
+        if len(self.banned):
+            scores[:, self.banned.to(scores.device)] = -float("inf")
+        if self.temperature == 0:
+            return scores
+        scores = scores / self.temperature
+        if self.top_p < 1:
+            sorted_scores, order = scores.sort(dim=-1, descending=True)
+            probs = sorted_scores.softmax(dim=-1)
+            outside = probs.cumsum(dim=-1) - probs > self.top_p  # keeps at least the top token
+            scores = scores.scatter(-1, order, sorted_scores.masked_fill(outside, -float("inf")))
+        uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.rngs])
+        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+        return scores + gumbel.to(scores.device)
+
+
+class StopRecorder(StoppingCriteria):
+    """Stops each row at EOS or, in step mode, right after the step separator; records where."""
+
+    def __init__(self, prompt_len: int, batch: int, eos_ids, step_end_ids, separator: str | None, tokenizer):
+        self.prompt_len, self.separator, self.tokenizer = prompt_len, separator, tokenizer
+        self.eos_ids, self.step_end_ids = torch.tensor(eos_ids), torch.tensor(step_end_ids)
+        self.finished_at = torch.full((batch,), -1, dtype=torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        length, last = input_ids.shape[1], input_ids[:, -1].cpu()
+        hit = torch.isin(last, self.eos_ids)
+        if self.separator is not None:
+            maybe = torch.isin(last, self.step_end_ids) & ~hit & (self.finished_at < 0)
+            if len(self.separator) == 1:
+                hit |= maybe
+            else:  # a longer separator can span tokens: check the tail of the new text
+                tail_start = max(self.prompt_len, length - len(self.separator))
+                for row in torch.nonzero(maybe).flatten().tolist():
+                    hit[row] = self.separator in self.tokenizer.decode(input_ids[row, tail_start:])
+        self.finished_at[hit & (self.finished_at < 0)] = length
+        return (self.finished_at >= 0).to(input_ids.device)
+
+
+class HFGenerator:
+    """Batched sampling from a causal LM; see the module docstring."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer, step_format: StepFormat, batch_size: int = 64):
+        self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.eos_ids = sorted({self.tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None})
+        self.banned_ids = sorted(set(self.tokenizer.all_special_ids) - set(self.eos_ids))
+        # ids whose text holds the separator's last character: where a step can end
+        last_char = step_format.step_separator[-1]
+        vocab_text = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+        self.step_end_ids = [i for i, text in enumerate(vocab_text) if last_char in text]
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
+    ) -> HFGenerator:
+        """Load a policy by local path or hub id."""
+        path = str(path)
+        if Path(path).is_absolute() or path.startswith("."):
+            if not Path(path).is_dir():
+                raise FileNotFoundError(f"policy checkpoint not found: {path}")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model.to(device), tokenizer, step_format, batch_size)
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[str], params: SamplingParams, n: int = 1, seeds: Sequence[int] | None = None
+    ) -> list[list[Generation]]:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+        if len(seeds) != len(prompts):
+            raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]  # each prefix encoded once
+        rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
+        rows.sort(key=lambda r: len(encoded[r[0]]))  # similar lengths share a batch: less padding
+        results: list[list[Generation | None]] = [[None] * n for _ in prompts]
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            outs = self._generate_batch(
+                [encoded[i] for i, _ in batch], [row_seed(seeds[i], j) for i, j in batch], params
+            )
+            for (i, j), gen in zip(batch, outs, strict=True):
+                results[i][j] = gen
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, ids: list[list[int]], seeds: list[int], params: SamplingParams) -> list[Generation]:
+        pad = self.tokenizer.pad_token_id
+        width = max(len(x) for x in ids)
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.model.device)
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
+        separator = self.format.step_separator if params.stop_at == "step" else None
+        recorder = StopRecorder(width, len(ids), self.eos_ids, self.step_end_ids, separator, self.tokenizer)
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=False,  # sampling happens inside SeededSampler
+            eos_token_id=self.eos_ids,
+            pad_token_id=pad,
+        )
+        out = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            generation_config=config,
+            logits_processor=LogitsProcessorList([SeededSampler(seeds, params, self.banned_ids)]),
+            stopping_criteria=StoppingCriteriaList([recorder]),
+        )
+        generations = []
+        for row, prompt in enumerate(ids):
+            end = int(recorder.finished_at[row]) if recorder.finished_at[row] >= 0 else out.shape[1]
+            new = out[row, width:end].tolist()
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            reason = "length"
+            if new and new[-1] in self.eos_ids:
+                reason = "eos"
+            elif separator and separator in text:
+                text, reason = text[: text.index(separator) + len(separator)], "step"
+            generations.append(Generation(text, len(prompt), len(new), reason))
+        return generations
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]

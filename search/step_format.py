@@ -1,0 +1,119 @@
+"""The one step format: how a question and its steps become text and tokens.
+
+Every layer (data builders, trainers, the runtime) renders and parses solutions through a
+`StepFormat`, so a PRM reads its scores at exactly the positions it was trained on. Layout:
+
+    <prompt_template with the question><step 1><sep><step 2><sep>...<answer_prefix><answer><sep>
+
+The answer line is the last step. A checkpoint stores its format (`to_dict`) and the
+runtime refuses a checkpoint whose format differs from the one in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
+
+
+@dataclass(frozen=True)
+class StepFormat:
+    """Prompt template, step separator and answer line of one task family."""
+
+    name: str = "arith"
+    prompt_template: str = "Q:{question}\n"
+    step_separator: str = "\n"
+    answer_prefix: str = "A:"
+
+    def __post_init__(self) -> None:
+        if "{question}" not in self.prompt_template:
+            raise ValueError(f"step format {self.name!r}: prompt_template must contain '{{question}}'")
+        if not self.step_separator:
+            raise ValueError(f"step format {self.name!r}: step_separator must not be empty")
+
+    # ---- text ---------------------------------------------------------------------------
+    def prompt(self, question: str) -> str:
+        """The text the policy is conditioned on before the first step."""
+        return self.prompt_template.format(question=question)
+
+    def answer_step(self, answer: str) -> str:
+        """The final step that states the answer."""
+        return f"{self.answer_prefix}{answer}"
+
+    def render_steps(self, steps: Sequence[str]) -> str:
+        """Steps as solution text, each followed by the separator."""
+        return "".join(step + self.step_separator for step in steps)
+
+    def render(self, question: str, steps: Sequence[str]) -> str:
+        """Prompt plus steps: the full text of a (partial) solution."""
+        return self.prompt(question) + self.render_steps(steps)
+
+    def split_steps(self, solution: str) -> list[str]:
+        """Steps of a solution text (without the prompt); a trailing unfinished step is kept."""
+        parts = solution.split(self.step_separator)
+        if parts and parts[-1] == "":
+            parts.pop()  # the separator after the last step
+        return parts
+
+    def is_answer_step(self, step: str) -> bool:
+        return step.startswith(self.answer_prefix)
+
+    def final_answer(self, steps: Sequence[str]) -> str | None:
+        """The answer stated by the last step, or None if the solution has no answer line."""
+        if not steps or not self.is_answer_step(steps[-1]):
+            return None
+        answer = steps[-1][len(self.answer_prefix) :].strip()
+        return answer or None
+
+    def extract_answer(self, solution: str) -> str | None:
+        """The final answer of a solution text, or None."""
+        return self.final_answer(self.split_steps(solution))
+
+    # ---- tokens -------------------------------------------------------------------------
+    def encode(self, tokenizer: Any, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
+        """Token ids of prompt + steps and, per step, the index of its last token (its separator).
+
+        Each step (with its separator) is tokenized on its own, so step boundaries never merge
+        into a neighbouring token: this is where a PRM reads a step's score.
+        """
+        ids = list(tokenizer(self.prompt(question))["input_ids"])
+        step_ends = []
+        for step in steps:
+            ids += tokenizer(step + self.step_separator, add_special_tokens=False)["input_ids"]
+            step_ends.append(len(ids) - 1)
+        return ids, step_ends
+
+    # ---- metadata -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StepFormat:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown step format keys: {', '.join(unknown)}")
+        return cls(**values)
+
+
+ARITH = StepFormat()
+FORMATS: dict[str, StepFormat] = {ARITH.name: ARITH}
+
+
+def get_format(name: str) -> StepFormat:
+    """A registered step format by the name a recipe uses."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown step format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
+
+
+def check_compatible(expected: StepFormat, found: dict[str, Any] | None, where: str) -> None:
+    """Raise if a checkpoint's stored format differs from the one in use."""
+    if found is None:
+        raise ValueError(f"{where}: checkpoint carries no step format (config key {CONFIG_KEY!r})")
+    stored = StepFormat.from_dict(found)
+    if stored != expected:
+        raise ValueError(f"{where}: checkpoint step format {stored} does not match the one in use {expected}")

@@ -1,0 +1,96 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from data.arith import ArithTask
+from eval import policy_report
+from search.step_format import ARITH, CONFIG_KEY
+from training import policy
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes/arith-tiny/policy.yaml"
+SMALL = [
+    "--config", str(RECIPE),
+    "--hidden_size", "32", "--num_hidden_layers", "2", "--num_attention_heads", "2", "--intermediate_size", "64",
+    "--max_ops", "3", "--train_per_level", "40", "--validation_per_level", "4", "--test_per_level", "3",
+    "--per_device_train_batch_size", "16", "--max_steps", "24", "--logging_steps", "4",
+    "--disable_tqdm", "true",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained_policy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("policy")
+    policy.main([*SMALL, "--output_dir", str(out)])
+    return out
+
+
+def test_policy_sft_smoke_run_learns_and_saves_a_loadable_checkpoint(trained_policy):
+    losses = [
+        e["loss"] for e in json.loads((trained_policy / "train_metrics.json").read_text())["log_history"] if "loss" in e
+    ]
+    assert len(losses) == 6
+    assert losses[-1] < losses[0] * 0.8
+    model = AutoModelForCausalLM.from_pretrained(trained_policy)
+    tokenizer = AutoTokenizer.from_pretrained(trained_policy)
+    assert getattr(model.config, CONFIG_KEY) == ARITH.to_dict()
+    assert tokenizer.decode(tokenizer("Q:1+2\n")["input_ids"], skip_special_tokens=True) == "Q:1+2\n"
+    task = ArithTask.load(trained_policy)
+    assert (task.config.max_ops, task.test_per_level, task.step_format) == (3, 3, ARITH)
+
+
+def test_policy_report_covers_every_level(trained_policy, tmp_path):
+    report = policy_report.main(["--policy", str(trained_policy), "--samples_per_question", "2",
+                                 "--max_new_tokens", "40", "--out_dir", str(tmp_path)])  # fmt: skip
+    assert sorted(report) == [1, 2, 3]
+    assert all(r["questions"] == 3 and r["samples"] == 6 and 0 <= r["pass@1"] <= 1 for r in report.values())
+    assert "| operations |" in (tmp_path / "pass_at_1.md").read_text()
+    assert json.loads((tmp_path / "pass_at_1.json").read_text())["1"] == report[1]
+
+
+def _error_line(capsys, main, argv) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    return err
+
+
+def test_unknown_recipe_key_is_named(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(RECIPE.read_text() + "\nlearning_rat: 0.1\n")
+    err = _error_line(capsys, policy.main, ["--config", str(bad)])
+    assert "unknown key 'learning_rat'" in err and "did you mean 'learning_rate'" in err
+
+
+def test_unknown_cli_flag_and_missing_recipe(tmp_path, capsys):
+    assert "--no_such_flag" in _error_line(capsys, policy.main, ["--config", str(RECIPE), "--no_such_flag", "1"])
+    assert "recipe not found" in _error_line(capsys, policy.main, ["--config", str(tmp_path / "none.yaml")])
+
+
+def test_impossible_difficulty_is_one_line(capsys):
+    err = _error_line(capsys, policy.main, ["--config", str(RECIPE), "--min_ops", "5", "--max_ops", "2"])
+    assert "min_ops" in err
+
+
+def test_missing_checkpoint_paths(tmp_path, capsys):
+    err = _error_line(capsys, policy_report.main, ["--policy", str(tmp_path / "nowhere")])
+    assert "nowhere" in err
+    err = _error_line(capsys, policy.main, ["--config", str(RECIPE), "--model_name_or_path", str(tmp_path / "missing")])
+    assert "model_name_or_path not found" in err
+
+
+def test_cli_error_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("output_dir: x\nbogus: 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.policy", "--config", str(bad)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {bad}: unknown key 'bogus'"

@@ -1,0 +1,114 @@
+"""Policy SFT on reference step-by-step solutions (loss on the solution only).
+
+    python -m training.policy --config recipes/arith-tiny/policy.yaml
+    accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m training.policy \\
+        --config recipes/arith-tiny/policy.yaml
+    # multi-node: add --num_machines 2 --machine_rank R --main_process_ip HOST to accelerate launch
+
+Writes a Hugging Face folder (model, tokenizer, the step format in config.json) and
+`task.json`, the task and split settings that later stages and reports read back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+
+from data.arith import ArithConfig, ArithTask
+from search.config import UserError, cli, parse_config
+from search.step_format import CONFIG_KEY, get_format
+from training.sft import CompletionCollator, build_sft_dataset
+from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PolicyConfig:
+    """What to train on and from where."""
+
+    step_format: str = "arith"
+    # model: a path or hub id to fine-tune, or None to build the tiny model from scratch
+    model_name_or_path: str | None = None
+    max_length: int = 256
+    # the arith task
+    min_ops: int = 1
+    max_ops: int = 8
+    operand_digits: int = 1
+    task_seed: int = 0
+    train_per_level: int = 3300
+    validation_per_level: int = 50
+    test_per_level: int = 50
+
+    def __post_init__(self) -> None:
+        self.task()
+        if min(self.train_per_level, self.validation_per_level, self.test_per_level) < 0 or self.train_per_level == 0:
+            raise ValueError("train_per_level must be > 0 and held-out counts >= 0")
+
+    def task(self) -> ArithTask:
+        config = ArithConfig(self.min_ops, self.max_ops, self.operand_digits)
+        fmt = get_format(self.step_format)
+        return ArithTask(config, self.task_seed, self.validation_per_level, self.test_per_level, fmt)
+
+
+def load_model_and_tokenizer(cfg: PolicyConfig, size: TinyModelConfig, seed: int):
+    if cfg.model_name_or_path is None:
+        tokenizer = build_char_tokenizer(cfg.max_length)
+        return build_tiny_model(size, tokenizer, seed), tokenizer
+    if cfg.model_name_or_path.startswith((".", "/")) and not Path(cfg.model_name_or_path).is_dir():
+        raise UserError(f"model_name_or_path not found: {cfg.model_name_or_path}")
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return AutoModelForCausalLM.from_pretrained(cfg.model_name_or_path), tokenizer
+
+
+CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    cfg, size, args = parse_config(CONFIG_TYPES, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.output_dir is None:
+        raise UserError("output_dir is required")
+    set_seed(args.seed)
+    task = cfg.task()
+    fmt = task.step_format
+    splits = task.splits(cfg.train_per_level)
+    model, tokenizer = load_model_and_tokenizer(cfg, size, args.seed)
+    setattr(model.config, CONFIG_KEY, fmt.to_dict())
+    log.info("model: %.2fM parameters", model.num_parameters() / 1e6)
+
+    def examples(questions):
+        return [(q.text, q.reference_steps()) for q in questions]
+
+    train = build_sft_dataset(tokenizer, fmt, examples(splits.train), cfg.max_length, "train")
+    val = build_sft_dataset(tokenizer, fmt, examples(splits.validation), cfg.max_length, "validation")
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=CompletionCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics = trainer.evaluate()
+    out = Path(args.output_dir)
+    trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        task.save(out)
+        (out / "train_metrics.json").write_text(
+            json.dumps({**metrics, "size": asdict(size), "log_history": trainer.state.log_history}, indent=2)
+        )
+    log.info("saved policy to %s (validation loss %.4f)", out, metrics["eval_loss"])
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Supervised fine-tuning data: prompt + step completion, loss on the completion only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from datasets import Dataset
+
+from search.step_format import StepFormat
+
+IGNORE = -100
+log = logging.getLogger(__name__)
+
+
+def tokenize_example(tokenizer, fmt: StepFormat, question: str, steps: Sequence[str]) -> dict[str, list[int]]:
+    """input_ids of prompt + steps + EOS; labels mask the prompt with -100."""
+    ids, _ = fmt.encode(tokenizer, question, steps)
+    n_prompt = len(tokenizer(fmt.prompt(question))["input_ids"])
+    ids.append(tokenizer.eos_token_id)
+    return {"input_ids": ids, "labels": [IGNORE] * n_prompt + ids[n_prompt:]}
+
+
+def build_sft_dataset(
+    tokenizer, fmt: StepFormat, examples: Iterable[tuple[str, Sequence[str]]], max_length: int, name: str
+) -> Dataset:
+    """Tokenized (question, steps) pairs; rows over `max_length` are dropped and counted, never cut."""
+    rows, dropped = [], 0
+    for question, steps in examples:
+        row = tokenize_example(tokenizer, fmt, question, steps)
+        if len(row["input_ids"]) > max_length:
+            dropped += 1
+            continue
+        rows.append(row)
+    if dropped:
+        log.warning(
+            "%s: dropped %d of %d examples longer than %d tokens", name, dropped, dropped + len(rows), max_length
+        )
+    if not rows:
+        raise ValueError(f"{name}: no example fits in {max_length} tokens")
+    return Dataset.from_list(rows)
+
+
+@dataclass
+class CompletionCollator:
+    """Right-pads input_ids/labels of a batch and builds the attention mask."""
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": [], "labels": [], "attention_mask": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            batch["labels"].append(list(f["labels"]) + [IGNORE] * pad)
+            batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
+        return {k: torch.tensor(v) for k, v in batch.items()}
