@@ -19,7 +19,9 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
 from tqdm.auto import tqdm
 
 from data.arith import ArithQuestion, ArithTask, check_solution
@@ -152,7 +154,10 @@ def check_settings(out: Path, cfg: PRMDataConfig) -> None:
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state = PartialState()
+    # PartialState, unlike Accelerator, ignores ACCELERATE_USE_CPU: without cpu=True a CPU run
+    # under `accelerate launch` would silently be N copies of a single process.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+    log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
     task = ArithTask.load(cfg.policy)
     fmt = task.step_format
     try:

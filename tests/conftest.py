@@ -1,9 +1,21 @@
+from pathlib import Path
+
 import pytest
 
 from search.step_format import ARITH
+from training import policy
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = TinyModelConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+# A policy small enough to train in seconds that still writes well-formed, sometimes right solutions.
+TINY_POLICY_ARGS = [
+    "--config", str(ROOT / "recipes/arith-tiny/policy.yaml"),
+    "--hidden_size", "64", "--num_hidden_layers", "2", "--num_attention_heads", "4", "--intermediate_size", "128",
+    "--max_ops", "3", "--train_per_level", "3000", "--validation_per_level", "4", "--test_per_level", "3",
+    "--per_device_train_batch_size", "32", "--max_steps", "400", "--learning_rate", "5e-3", "--logging_steps", "50",
+    "--disable_tqdm", "true",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +31,11 @@ def tiny_model(tokenizer):
 @pytest.fixture
 def fmt():
     return ARITH
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory) -> Path:
+    """A trained tiny arith policy (1-3 operations) on disk, shared by the whole session."""
+    out = tmp_path_factory.mktemp("policy")
+    policy.main([*TINY_POLICY_ARGS, "--output_dir", str(out)])
+    return out
