@@ -7,7 +7,7 @@ RECIPES := recipes/arith-tiny
 OUT := outputs/arith-tiny
 POLICY := $(OUT)/policy
 
-.PHONY: install test test-fast lint train-policy policy-report bench-generate clean
+.PHONY: install test test-fast lint train-policy policy-report bench-generate build-prm-data bench-prm-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ policy-report: $(POLICY)/model.safetensors
 
 bench-generate: $(POLICY)/model.safetensors
 	$(BIN)/python -m bench.generate --policy $(POLICY)
+
+# MC step labels from the policy (trained first if missing); resumable: rerun after a kill.
+build-prm-data: $(POLICY)/model.safetensors
+	$(BIN)/python -m data.build_prm_data --config $(RECIPES)/prm_data.yaml $(ARGS)
+
+bench-prm-data: $(POLICY)/model.safetensors
+	$(BIN)/python -m bench.prm_data --policy $(POLICY)
 
 clean:
 	rm -rf outputs

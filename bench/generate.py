@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
-    prompts = [fmt.prompt(q.text) for q in (test * (cfg.prompts // max(len(test), 1) + 1))[: cfg.prompts]]
+    spread = (test * (cfg.prompts // len(test) + 1))[:: max(len(test) // cfg.prompts, 1)]  # every level
+    prompts = [fmt.prompt(q.text) for q in spread[: cfg.prompts]]
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device="cpu")
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     generator.generate(prompts[:4], params)  # warm-up
