@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 RECIPES := recipes/arith-tiny
 OUT := outputs/arith-tiny
 POLICY := $(OUT)/policy
+PRM_DATA := $(OUT)/prm_data
+PRM := $(OUT)/prm
 
-.PHONY: install test test-fast lint train-policy policy-report bench-generate build-prm-data bench-prm-data clean
+.PHONY: install test test-fast lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +50,23 @@ build-prm-data: $(POLICY)/model.safetensors
 
 bench-prm-data: $(POLICY)/model.safetensors
 	$(BIN)/python -m bench.prm_data --policy $(POLICY)
+
+$(PRM_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
+	$(MAKE) build-prm-data
+
+# The whole chain on a fresh clone: policy and PRM data if missing, then the PRM and its evaluation.
+train-prm: $(PRM_DATA)/dataset/dataset_dict.json
+	$(BIN)/python -m training.prm --config $(RECIPES)/prm.yaml $(ARGS)
+	$(BIN)/python -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
+
+$(PRM)/model.safetensors: | install
+	$(MAKE) train-prm
+
+prm-eval: $(PRM)/model.safetensors
+	$(BIN)/python -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
+
+bench-prm-score: $(PRM)/model.safetensors
+	$(BIN)/python -m bench.prm_score --policy $(POLICY) --verifier $(PRM)
 
 clean:
 	rm -rf outputs

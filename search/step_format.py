@@ -38,6 +38,13 @@ class StepFormat:
         """The text the policy is conditioned on before the first step."""
         return self.prompt_template.format(question=question)
 
+    def question_of(self, prompt: str) -> str | None:
+        """The question inside a rendered prompt, or None if the prompt is not in this format."""
+        head, tail = self.prompt_template.split("{question}")
+        if len(prompt) < len(head) + len(tail) or not (prompt.startswith(head) and prompt.endswith(tail)):
+            return None
+        return prompt[len(head) : len(prompt) - len(tail)]
+
     def answer_step(self, answer: str) -> str:
         """The final step that states the answer."""
         return f"{self.answer_prefix}{answer}"
@@ -72,13 +79,13 @@ class StepFormat:
         return self.final_answer(self.split_steps(solution))
 
     # ---- tokens -------------------------------------------------------------------------
-    def encode(self, tokenizer: Any, question: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
-        """Token ids of prompt + steps and, per step, the index of its last token (its separator).
+    def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
+        """Token ids of a rendered prompt + steps and, per step, the index of its last token.
 
         Each step (with its separator) is tokenized on its own, so step boundaries never merge
-        into a neighbouring token: this is where a PRM reads a step's score.
+        into a neighbouring token: the last token of a step is where a PRM reads its score.
         """
-        ids = list(tokenizer(self.prompt(question))["input_ids"])
+        ids = list(tokenizer(prompt)["input_ids"])
         step_ends = []
         for step in steps:
             ids += tokenizer(step + self.step_separator, add_special_tokens=False)["input_ids"]

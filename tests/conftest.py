@@ -18,6 +18,12 @@ TINY_POLICY_ARGS = [
 ]  # fmt: skip
 
 
+TINY_PRM_DATA_ARGS = [
+    "--questions_per_level", "2", "--samples_per_question", "3", "--rollouts_per_step", "2",
+    "--questions_per_chunk", "2", "--validation_fraction", "0.3", "--max_new_tokens", "40",
+]  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return build_char_tokenizer()
@@ -38,4 +44,14 @@ def tiny_policy(tmp_path_factory) -> Path:
     """A trained tiny arith policy (1-3 operations) on disk, shared by the whole session."""
     out = tmp_path_factory.mktemp("policy")
     policy.main([*TINY_POLICY_ARGS, "--output_dir", str(out)])
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_prm_data(tiny_policy, tmp_path_factory) -> Path:
+    """MC-labelled stepwise data from the tiny policy (the builder's output folder)."""
+    from data import build_prm_data
+
+    out = tmp_path_factory.mktemp("prm_data") / "data"
+    build_prm_data.main(["--policy", str(tiny_policy), "--output_dir", str(out), *TINY_PRM_DATA_ARGS])
     return out

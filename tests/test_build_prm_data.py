@@ -9,10 +9,9 @@ from datasets import load_from_disk
 from data import build_prm_data
 from data.mc_labels import first_zero_by_bisection
 from data.prm_dataset import write_prm_dataset
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_PRM_DATA_ARGS
 
-SMALL = ["--questions_per_level", "2", "--samples_per_question", "3", "--rollouts_per_step", "2",
-         "--questions_per_chunk", "2", "--validation_fraction", "0.3", "--max_new_tokens", "40"]  # fmt: skip
+SMALL = TINY_PRM_DATA_ARGS
 
 
 def build(policy, out, *extra):
@@ -25,10 +24,8 @@ def rows(out):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_policy, tmp_path_factory):
-    out = tmp_path_factory.mktemp("prm") / "ref"
-    build(tiny_policy, out)
-    return out
+def reference(tiny_prm_data):
+    return tiny_prm_data
 
 
 def test_dataset_schema_reports_and_card(reference):

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 
 def tokenize_example(tokenizer, fmt: StepFormat, question: str, steps: Sequence[str]) -> dict[str, list[int]]:
     """input_ids of prompt + steps + EOS; labels mask the prompt with -100."""
-    ids, _ = fmt.encode(tokenizer, question, steps)
-    n_prompt = len(tokenizer(fmt.prompt(question))["input_ids"])
+    prompt = fmt.prompt(question)
+    ids, _ = fmt.encode(tokenizer, prompt, steps)
+    n_prompt = len(tokenizer(prompt)["input_ids"])
     ids.append(tokenizer.eos_token_id)
     return {"input_ids": ids, "labels": [IGNORE] * n_prompt + ids[n_prompt:]}
 

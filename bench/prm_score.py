@@ -1,0 +1,82 @@
+"""Solutions/s of PRM scoring: all steps in one forward pass against one pass per step prefix.
+
+    python -m bench.prm_score --policy outputs/arith-tiny/policy --verifier outputs/arith-tiny/prm
+
+The baseline is how public evaluators (ProcessBench, RLHFlow) score: a forward pass per
+step prefix, reading the last token. Same solutions, same run; read the ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from data.arith import ArithTask
+from search.config import cli, parse_config
+from search.generator import SamplingParams
+from search.hf_generator import HFGenerator
+from search.verifier import PRMVerifier
+
+
+@dataclass
+class BenchPRMScoreConfig:
+    policy: str = "outputs/arith-tiny/policy"
+    verifier: str = "outputs/arith-tiny/prm"
+    solutions: int = 256
+    batch_size: int = 64
+    out: str = "outputs/bench/prm_score.json"
+
+
+CONFIG_TYPES = (BenchPRMScoreConfig,)
+
+
+@cli
+def main(argv: list[str] | None = None) -> dict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    task = ArithTask.load(cfg.policy)
+    fmt, test = task.step_format, task.splits(0).test
+    generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=128, device="cpu")
+    verifier = PRMVerifier.from_pretrained(cfg.verifier, fmt, batch_size=cfg.batch_size, device="cpu")
+    questions = (test * (cfg.solutions // len(test) + 1))[: cfg.solutions]
+    prompts = [fmt.prompt(q.text) for q in questions]
+    gens = generator.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=160))
+    solutions = [fmt.split_steps(g[0].text) or ["A:"] for g in gens]
+    steps = sum(len(s) for s in solutions)
+
+    start = time.perf_counter()
+    verifier.score(prompts, solutions)
+    one_pass_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for prompt, sol in tqdm(list(zip(prompts, solutions, strict=True)), desc="per prefix", unit="sol"):
+            for i in range(len(sol)):
+                ids, _ = fmt.encode(verifier.tokenizer, prompt, sol[: i + 1])
+                torch.sigmoid(verifier.model(input_ids=torch.tensor([ids])).logits[0, -1, 0])
+    per_prefix_s = time.perf_counter() - start
+
+    result = {
+        "config": asdict(cfg),
+        "solutions": len(solutions),
+        "steps": steps,
+        "one_pass": {"seconds": one_pass_s, "solutions_per_s": len(solutions) / one_pass_s},
+        "per_prefix": {"seconds": per_prefix_s, "solutions_per_s": len(solutions) / per_prefix_s},
+    }
+    result["ratio"] = result["one_pass"]["solutions_per_s"] / result["per_prefix"]["solutions_per_s"]
+    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.out).write_text(json.dumps(result, indent=2))
+    print(f"{len(solutions)} solutions, {steps} steps")
+    for name in ("one_pass", "per_prefix"):
+        r = result[name]
+        print(f"{name:>10}: {r['seconds']:6.2f}s = {r['solutions_per_s']:8.1f} solutions/s")
+    print(f"     ratio: {result['ratio']:.1f}x (one pass, batched / one pass per prefix)")
+    return result
+
+
+if __name__ == "__main__":
+    main()

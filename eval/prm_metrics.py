@@ -1,0 +1,91 @@
+"""PRM metrics: ProcessBench-style first-error F1, step-level ROC AUC, best-of-N accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
+from search.verifier import AGGREGATIONS, aggregate
+
+
+@dataclass
+class ScoredSolution:
+    """One sampled solution with its PRM step scores and the ground truth."""
+
+    question: str
+    answer: str | None
+    correct: bool
+    step_scores: list[float]
+    step_correct: list[bool]  # ground truth per step
+    first_error: int | None  # ground truth: first wrong step, None if every step is right
+
+
+def predicted_first_error(step_scores: Sequence[float], threshold: float) -> int | None:
+    return next((i for i, s in enumerate(step_scores) if s < threshold), None)
+
+
+def first_error_f1(solutions: Sequence[ScoredSolution], threshold: float) -> dict[str, float | None]:
+    """Harmonic mean of the accuracy on erroneous solutions (exact first wrong step) and on
+    correct ones (no step flagged), as in ProcessBench."""
+    erroneous = [s for s in solutions if s.first_error is not None]
+    clean = [s for s in solutions if s.first_error is None]
+    acc_err = _mean([predicted_first_error(s.step_scores, threshold) == s.first_error for s in erroneous])
+    acc_ok = _mean([predicted_first_error(s.step_scores, threshold) is None for s in clean])
+    f1 = (
+        2 * acc_err * acc_ok / (acc_err + acc_ok)
+        if acc_err is not None and acc_ok is not None and acc_err + acc_ok
+        else 0.0
+    )
+    return {"threshold": threshold, "erroneous_accuracy": acc_err, "correct_accuracy": acc_ok, "f1": f1,
+            "erroneous": len(erroneous), "correct": len(clean)}  # fmt: skip
+
+
+def best_threshold(solutions: Sequence[ScoredSolution], grid: Sequence[float] | None = None) -> float:
+    """The threshold with the highest first-error F1 (chosen on validation solutions)."""
+    grid = grid or [i / 50 for i in range(1, 50)]
+    return max(grid, key=lambda t: (first_error_f1(solutions, t)["f1"], -abs(t - 0.5)))
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Probability that a random positive outranks a random negative (ties count half)."""
+    pos = sum(labels)
+    neg = len(labels) - pos
+    if not pos or not neg:
+        return None
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_sum = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def best_of_n_accuracy(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, float]:
+    """Accuracy of each selection rule over questions (each group = one question's N samples).
+
+    A pick is right if it is the answer of a solution the checker marked correct."""
+    hits: dict[str, float] = {"majority": 0, "pass@N (oracle)": 0, "mean pass@1": 0}
+    for how in AGGREGATIONS:
+        hits[f"weighted/{how}"] = hits[f"naive/{how}"] = 0
+    for group in groups:
+        answers = [s.answer for s in group]
+        right = {s.answer for s in group if s.correct}
+        hits["majority"] += majority_vote(answers) in right
+        hits["pass@N (oracle)"] += bool(right)
+        hits["mean pass@1"] += sum(s.correct for s in group) / len(group)
+        for how in AGGREGATIONS:
+            scores = [aggregate(s.step_scores, how) for s in group]
+            hits[f"weighted/{how}"] += weighted_best_of_n(answers, scores) in right
+            hits[f"naive/{how}"] += naive_best_of_n(answers, scores) in right
+    return {k: v / len(groups) for k, v in hits.items()}
+
+
+def _mean(values: Sequence[float | bool]) -> float | None:
+    return sum(values) / len(values) if values else None

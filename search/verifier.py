@@ -1,0 +1,81 @@
+"""Verifiers: per-step scores of solutions, and how a solution's steps become one score.
+
+`PRMVerifier` loads a PRM/ORM checkpoint by path, refuses one whose step format differs
+from the one in use, and scores every step of a solution in ONE forward pass: the score of
+step i is the sigmoid of the head's logit at the last token of step i.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+from search.config import UserError
+from search.step_format import CONFIG_KEY, StepFormat, check_compatible
+
+AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
+    "last": lambda s: s[-1],  # Snell et al.'s default
+    "min": min,
+    "prod": math.prod,
+    "mean": lambda s: sum(s) / len(s),
+}
+
+
+def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
+    """One score per solution; a solution with no step scores 0."""
+    if how not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {how!r}; known: {', '.join(AGGREGATIONS)}")
+    return AGGREGATIONS[how](step_scores) if step_scores else 0.0
+
+
+class Verifier(Protocol):
+    def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """Per-step scores in [0, 1] for each (rendered prompt, steps) pair."""
+        ...
+
+
+class PRMVerifier:
+    """A trained PRM (or ORM) checkpoint; see the module docstring."""
+
+    def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64):
+        self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
+        self.kind = getattr(model.config, "reward_model", {}).get("kind", "prm")
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
+    ) -> PRMVerifier:
+        if not Path(path).is_dir():
+            raise UserError(f"verifier checkpoint not found: {path}")
+        config = AutoConfig.from_pretrained(path)
+        try:
+            check_compatible(step_format, getattr(config, CONFIG_KEY, None), str(path))
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        if getattr(config, "num_labels", None) != 1:
+            raise UserError(f"{path}: not a reward model checkpoint (expected a one-logit token-classification head)")
+        model = AutoModelForTokenClassification.from_pretrained(path)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model.to(device), AutoTokenizer.from_pretrained(path), step_format, batch_size)
+
+    @torch.inference_mode()
+    def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        encoded = [self.format.encode(self.tokenizer, p, steps) for p, steps in zip(prompts, solutions, strict=True)]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding per batch
+        scores: list[list[float]] = [[] for _ in encoded]
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(encoded[i][0]) for i in batch)
+            ids = torch.tensor([encoded[i][0] + [pad] * (width - len(encoded[i][0])) for i in batch])
+            mask = torch.tensor([[1] * len(encoded[i][0]) + [0] * (width - len(encoded[i][0])) for i in batch])
+            logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
+            probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
+            for row, i in enumerate(batch):
+                scores[i] = probs[row, encoded[i][1]].tolist()
+        return scores

@@ -1,0 +1,191 @@
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+from datasets import Dataset
+from transformers import AutoConfig, AutoModelForTokenClassification
+
+from search.config import UserError
+from search.step_format import ARITH, CONFIG_KEY, StepFormat
+from search.verifier import PRMVerifier, aggregate
+from tests.conftest import ROOT
+from training import prm
+from training.prm_data import IGNORE, tokenize_rows
+
+STEPS = ["--per_device_train_batch_size", "8", "--max_steps", "6", "--eval_strategy", "no", "--save_strategy", "no",
+         "--load_best_model_at_end", "false", "--logging_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
+         "--learning_rate", "1e-3"]  # fmt: skip
+
+
+def train(policy, data, out, *extra):
+    args = ["--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
+            "--dataset", str(data / "dataset"), "--output_dir", str(out), *STEPS, *extra]  # fmt: skip
+    return prm.main(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_prm(tiny_policy, tiny_prm_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prm") / "prm"
+    train(tiny_policy, tiny_prm_data, out)
+    return out
+
+
+def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
+    config = AutoConfig.from_pretrained(tiny_prm)
+    assert getattr(config, CONFIG_KEY) == ARITH.to_dict()
+    assert config.reward_model == {"kind": "prm", "label_kind": "soft"}
+    model = AutoModelForTokenClassification.from_pretrained(tiny_prm)
+    assert model.config.num_labels == 1
+    record = json.loads((tiny_prm / "ranks/rank0.json").read_text())
+    assert (record["distributed_type"], record["num_processes"]) == ("NO", 1)
+
+
+def test_verifier_scores_all_steps_in_one_pass_like_prefix_scoring(tiny_prm):
+    verifier = PRMVerifier.from_pretrained(tiny_prm, ARITH, device="cpu")
+    prompts = [ARITH.prompt("(2+7)*3"), ARITH.prompt("4-1")]
+    solutions = [["2+7=9", "9*3=27", "A:27"], ["4-1=3", "A:3"]]
+    scores = verifier.score(prompts, solutions)
+    assert [len(s) for s in scores] == [3, 2] and all(0 < x < 1 for s in scores for x in s)
+    for prompt, steps, row in zip(prompts, solutions, scores, strict=True):  # prefix-by-prefix gives the same
+        for i in range(len(steps)):
+            assert verifier.score([prompt], [steps[: i + 1]])[0][-1] == pytest.approx(row[i], abs=1e-5)
+    assert aggregate(scores[0], "last") == scores[0][-1] and aggregate(scores[0], "min") == min(scores[0])
+    assert aggregate([], "mean") == 0.0
+
+
+def test_verifier_refuses_mismatched_format_and_missing_checkpoint(tiny_prm, tiny_policy, tmp_path):
+    with pytest.raises(UserError, match="does not match"):
+        PRMVerifier.from_pretrained(tiny_prm, StepFormat(name="other", answer_prefix="#### "))
+    with pytest.raises(UserError, match="not found"):
+        PRMVerifier.from_pretrained(tmp_path / "none", ARITH)
+    with pytest.raises(UserError, match="not a reward model"):
+        PRMVerifier.from_pretrained(tiny_policy, ARITH)
+
+
+def test_orm_and_lora(tiny_policy, tiny_prm_data, tmp_path):
+    orm = train(tiny_policy, tiny_prm_data, tmp_path / "orm", "--orm", "true", "--use_lora", "true",
+                "--label_column", "hard_labels")  # fmt: skip
+    config = AutoConfig.from_pretrained(orm)
+    assert config.reward_model == {"kind": "orm", "label_kind": "hard"}
+    model = AutoModelForTokenClassification.from_pretrained(orm)  # LoRA merged: a plain checkpoint
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_loss_goes_down(tiny_policy, tiny_prm_data, tmp_path):
+    out = train(tiny_policy, tiny_prm_data, tmp_path / "p", "--max_steps", "30", "--logging_steps", "10")
+    losses = [e["loss"] for e in json.loads((out / "train_metrics.json").read_text())["log_history"] if "loss" in e]
+    assert losses[-1] < losses[0]
+
+
+def rows(**overrides):
+    row = {"prompt": ARITH.prompt("2+3"), "completions": ["2+3=5", "A:5"], "labels": [1.0, 0.5]}
+    return Dataset.from_list([row, {**row, **overrides}])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"labels": [1.0]}, "row 1: 2 steps but 1 labels"),
+        ({"labels": [1.0, 1.5]}, "row 1: label 1 = 1.5 is outside"),
+        ({"completions": ["2+3=5", " "]}, "row 1: step 1 is empty"),
+        ({"completions": ["2+3=5\nA:5", "A:5"]}, "row 1: step 0 contains the step separator"),
+        ({"prompt": "Question: 2+3"}, "row 1: prompt 'Question: 2+3' is not in step format"),
+    ],
+)
+def test_bad_rows_are_named(tokenizer, overrides, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        tokenize_rows(rows(**overrides), tokenizer, ARITH, 64, "train")
+
+
+def test_labels_sit_on_step_ends_and_long_rows_are_dropped(tokenizer, caplog):
+    data = rows(completions=["2+3=5" * 20, "A:5"])
+    out = tokenize_rows(data, tokenizer, ARITH, 64, "train")
+    assert len(out) == 1 and "dropped 1 of 2 rows longer than 64 tokens" in caplog.text
+    ids, targets = out[0]["input_ids"], out[0]["step_labels"]
+    ends = [i for i, t in enumerate(targets) if t != IGNORE]
+    assert [tokenizer.decode([ids[i]]) for i in ends] == ["\n", "\n"] and [targets[i] for i in ends] == [1.0, 0.5]
+    orm = tokenize_rows(data, tokenizer, ARITH, 64, "train", last_step_only=True)
+    assert [t for t in orm[0]["step_labels"] if t != IGNORE] == [0.5]
+
+
+def test_missing_dataset_is_one_line(tiny_policy, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train(tiny_policy, tmp_path, tmp_path / "out")
+    assert "dataset not found" in capsys.readouterr().err
+
+
+# ---- distributed runs: real processes, gloo on CPU ------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(launcher_args, policy, data, out, *extra, machine_rank=None):
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher_args, "-m", "training.prm",
+           "--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
+           "--dataset", str(data / "dataset"), "--output_dir", str(out), *STEPS, *extra]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(*procs):
+    for p in procs:
+        output, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, output[-4000:]
+
+
+def ranks(out):
+    return [json.loads((out / "ranks" / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+def assert_in_sync(out, distributed_type):
+    records = ranks(out)
+    assert [r["distributed_type"] for r in records] == [distributed_type] * 2
+    assert [r["num_processes"] for r in records] == [2, 2]
+    assert records[0]["fingerprint"] == records[1]["fingerprint"]  # identical weights after the steps
+    assert AutoModelForTokenClassification.from_pretrained(out).config.reward_model["kind"] == "prm"
+
+
+def test_ddp_two_processes(tiny_policy, tiny_prm_data, tmp_path):
+    cfg = str(ROOT / "recipes/accelerate_configs/ddp.yaml")
+    finish(launch(["--config_file", cfg, "--num_processes", "2", "--main_process_port", str(free_port())],
+                  tiny_policy, tiny_prm_data, tmp_path / "ddp"))  # fmt: skip
+    assert_in_sync(tmp_path / "ddp", "MULTI_CPU")
+
+
+def test_two_nodes_over_loopback(tiny_policy, tiny_prm_data, tmp_path):
+    port = str(free_port())
+    procs = [
+        launch(
+            [
+                "--multi_gpu",
+                "--num_machines",
+                "2",
+                "--num_processes",
+                "2",
+                "--machine_rank",
+                str(rank),
+                "--main_process_ip",
+                "127.0.0.1",
+                "--main_process_port",
+                port,
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+            ],
+            tiny_policy,
+            tiny_prm_data,
+            tmp_path / "nodes",
+        )  # fmt: skip
+        for rank in (0, 1)
+    ]
+    finish(*procs)
+    assert_in_sync(tmp_path / "nodes", "MULTI_CPU")

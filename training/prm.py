@@ -1,0 +1,204 @@
+"""Train a process reward model (or, with `orm: true`, an outcome reward model).
+
+    python -m training.prm --config recipes/arith-tiny/prm.yaml
+    accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m training.prm \\
+        --config recipes/arith-tiny/prm.yaml
+    accelerate launch --config_file recipes/accelerate_configs/multi_node.yaml \\
+        --machine_rank R --main_process_ip HOST -m training.prm --config ...   # on every node
+
+The PRM is the policy's backbone with a one-logit token-classification head
+(`AutoModelForTokenClassification`), read at the last token of each step as laid out by
+the step format; BCE on soft or hard targets, every other token masked. The checkpoint is a
+plain HF folder whose config carries the step format and the label kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from datasets import DatasetDict, load_from_disk
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from search.config import UserError, cli, parse_config
+from search.step_format import CONFIG_KEY, get_format
+from training.prm_data import IGNORE, StepLabelCollator, tokenize_rows
+
+log = logging.getLogger(__name__)
+PRM_CONFIG_KEY = "reward_model"  # config.json entry: {"kind": "prm"|"orm", "label_kind": "soft"|"hard"}
+
+
+@dataclass
+class PRMConfig:
+    model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy, or any HF causal LM
+    dataset: str = "outputs/arith-tiny/prm_data/dataset"  # load_from_disk folder, splits train/validation
+    label_column: str = "labels"  # or mc_values (soft) / hard_labels
+    step_format: str = "arith"
+    orm: bool = False  # train on the last step's label only
+    max_length: int = 256
+    use_lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    # comma-separated; the score head is trained in full (peft's modules_to_save for TOKEN_CLS)
+    lora_target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    early_stopping_patience: int = 3  # evaluations without a better validation loss; 0 = off
+
+    def __post_init__(self) -> None:
+        get_format(self.step_format)
+        if self.max_length < 8:
+            raise ValueError("max_length must be >= 8")
+
+
+CONFIG_TYPES = (PRMConfig, TrainingArguments)
+
+
+class PRMTrainer(Trainer):
+    """BCE between the step logits and the step targets; tokens marked IGNORE do not count."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        targets = inputs.pop("step_labels")
+        outputs = model(**inputs)
+        logits = outputs.logits.squeeze(-1).float()
+        mask = targets != IGNORE
+        loss = F.binary_cross_entropy_with_logits(logits[mask], targets[mask])
+        return (loss, outputs) if return_outputs else loss
+
+
+def load_splits(cfg: PRMConfig) -> DatasetDict:
+    path = Path(cfg.dataset)
+    if not path.is_dir():
+        raise UserError(f"dataset not found: {path} (run make build-prm-data)")
+    data = load_from_disk(str(path))
+    if not isinstance(data, DatasetDict) or "train" not in data:
+        raise UserError(f"{path}: expected a DatasetDict with a 'train' split")
+    missing = {"prompt", "completions", cfg.label_column} - set(data["train"].column_names)
+    if missing:
+        raise UserError(f"{path}: missing columns {sorted(missing)}")
+    if cfg.label_column != "labels":
+        data = data.remove_columns("labels").rename_column(cfg.label_column, "labels")
+    return data
+
+
+def load_backbone(cfg: PRMConfig):
+    path = cfg.model_name_or_path
+    if path.startswith((".", "/")) or Path(path).parent.is_dir():
+        if not Path(path).is_dir():
+            raise UserError(f"model_name_or_path not found: {path}")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def label_kind(data: DatasetDict, cfg: PRMConfig) -> str:
+    """Soft or hard: by column name, else from the PRM-data builder's settings, else from the values."""
+    by_column = {"mc_values": "soft", "hard_labels": "hard"}
+    if cfg.label_column in by_column:
+        return by_column[cfg.label_column]
+    settings = Path(cfg.dataset).parent / "settings.json"
+    if settings.is_file():
+        return json.loads(settings.read_text())["label_kind"]
+    values = {float(v) for row in data["train"]["labels"] for v in row}
+    return "hard" if values <= {0.0, 1.0} else "soft"
+
+
+def parameter_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of every parameter: equal across ranks iff their weights are identical."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        digest.update(name.encode())
+        digest.update(param.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_rank_record(trainer: Trainer, out: Path) -> None:
+    """What this rank ran as (distributed type, world size) and its weights' fingerprint."""
+    state = trainer.accelerator.state
+    record = {
+        "distributed_type": str(state.distributed_type).split(".")[-1],
+        "num_processes": state.num_processes,
+        "process_index": state.process_index,
+        "fingerprint": parameter_fingerprint(trainer.accelerator.unwrap_model(trainer.model)),
+    }
+    (out / "ranks").mkdir(parents=True, exist_ok=True)
+    (out / "ranks" / f"rank{state.process_index}.json").write_text(json.dumps(record))
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    cfg, args = parse_config(CONFIG_TYPES, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.output_dir is None:
+        raise UserError("output_dir is required")
+    args.remove_unused_columns, args.label_names = False, ["step_labels"]
+    set_seed(args.seed)
+    fmt = get_format(cfg.step_format)
+
+    data = load_splits(cfg)
+    model, tokenizer = load_backbone(cfg)
+    try:
+        train = tokenize_rows(data["train"], tokenizer, fmt, cfg.max_length, "train", cfg.orm)
+        val = tokenize_rows(data["validation"], tokenizer, fmt, cfg.max_length, "validation", cfg.orm)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    setattr(model.config, CONFIG_KEY, fmt.to_dict())
+    setattr(model.config, PRM_CONFIG_KEY, {"kind": "orm" if cfg.orm else "prm", "label_kind": label_kind(data, cfg)})
+    if cfg.use_lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lora = LoraConfig(
+            task_type=TaskType.TOKEN_CLS,
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_target_modules.split(","),
+        )
+        model = get_peft_model(model, lora)
+    callbacks = []
+    if cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+
+    trainer = PRMTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=StepLabelCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    out = Path(args.output_dir)
+    write_rank_record(trainer, out)
+    metrics = trainer.evaluate()
+    if cfg.use_lora:  # merge so that the checkpoint is a plain model that from_pretrained loads
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+        if trainer.is_world_process_zero():
+            merged.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    else:
+        trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        history = trainer.state.log_history
+        (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
+    log.info("saved %s to %s (validation loss %.4f)", "ORM" if cfg.orm else "PRM", out, metrics["eval_loss"])
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Stepwise rows (prompt, completions, labels) to PRM training features, with row checks."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from datasets import Dataset
+
+from search.step_format import StepFormat
+
+IGNORE = -100.0  # step_labels value of tokens that are not the last token of a step
+log = logging.getLogger(__name__)
+
+
+def check_row(row: dict, fmt: StepFormat, where: str) -> None:
+    """Raise a ValueError naming the row if it cannot be trained on as it is."""
+    steps, labels = row.get("completions"), row.get("labels")
+    if not isinstance(steps, list) or not isinstance(labels, list):
+        raise ValueError(f"{where}: needs list columns 'completions' and 'labels'")
+    if not steps:
+        raise ValueError(f"{where}: has no steps")
+    if len(steps) != len(labels):
+        raise ValueError(f"{where}: {len(steps)} steps but {len(labels)} labels")
+    if fmt.question_of(row.get("prompt") or "") is None:
+        raise ValueError(f"{where}: prompt {row.get('prompt')!r} is not in step format {fmt.name!r}")
+    for j, step in enumerate(steps):
+        if not isinstance(step, str) or not step.strip():
+            raise ValueError(f"{where}: step {j} is empty")
+        if fmt.step_separator in step:
+            raise ValueError(f"{where}: step {j} contains the step separator {fmt.step_separator!r}")
+    for j, value in enumerate(labels):
+        if value is None or isinstance(value, bool) or not (0.0 <= float(value) <= 1.0) or math.isnan(value):
+            raise ValueError(f"{where}: label {j} = {value!r} is outside [0, 1]")
+
+
+def tokenize_rows(
+    rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str, last_step_only: bool = False
+) -> Dataset:
+    """input_ids and step_labels (the label at each step's last token, IGNORE elsewhere).
+
+    `last_step_only` trains an ORM: only the final step's label is used. Rows longer than
+    `max_length` are dropped and counted, never truncated (that would lose late labels).
+    """
+    features, too_long = [], 0
+    for i, row in enumerate(rows):
+        check_row(row, fmt, f"{split} row {i}")
+        ids, ends = fmt.encode(tokenizer, row["prompt"], row["completions"])
+        if len(ids) > max_length:
+            too_long += 1
+            continue
+        targets = [IGNORE] * len(ids)
+        for end, value in list(zip(ends, row["labels"], strict=True))[-1 if last_step_only else 0 :]:
+            targets[end] = float(value)
+        features.append({"input_ids": ids, "step_labels": targets})
+    if too_long:
+        log.warning("%s: dropped %d of %d rows longer than %d tokens", split, too_long, len(rows), max_length)
+    if not features:
+        raise ValueError(f"{split}: no row fits in {max_length} tokens")
+    return Dataset.from_list(features)
+
+
+@dataclass
+class StepLabelCollator:
+    """Right-pads input_ids and step_labels; builds the attention mask."""
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        out = {"input_ids": [], "attention_mask": [], "step_labels": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            out["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            out["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
+            out["step_labels"].append(list(f["step_labels"]) + [IGNORE] * pad)
+        return {
+            "input_ids": torch.tensor(out["input_ids"]),
+            "attention_mask": torch.tensor(out["attention_mask"]),
+            "step_labels": torch.tensor(out["step_labels"], dtype=torch.float32),
+        }
