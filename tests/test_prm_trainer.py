@@ -127,11 +127,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(launcher_args, policy, data, out, *extra, machine_rank=None):
+def launch(launcher_args, policy, data, out, *extra, use_cpu_env=True):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher_args, "-m", "training.prm",
            "--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
            "--dataset", str(data / "dataset"), "--output_dir", str(out), *STEPS, *extra]  # fmt: skip
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if use_cpu_env:
+        env["ACCELERATE_USE_CPU"] = "true"
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -158,6 +160,17 @@ def test_ddp_two_processes(tiny_policy, tiny_prm_data, tmp_path):
     finish(launch(["--config_file", cfg, "--num_processes", "2", "--main_process_port", str(free_port())],
                   tiny_policy, tiny_prm_data, tmp_path / "ddp"))  # fmt: skip
     assert_in_sync(tmp_path / "ddp", "MULTI_CPU")
+
+
+def test_deepspeed_zero2_on_cpu(tiny_policy, tiny_prm_data, tmp_path):
+    launcher = ["--multi_gpu", "--num_processes", "2", "--main_process_port", str(free_port()),
+                "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    ds = str(ROOT / "recipes/accelerate_configs/ds_zero2_cpu.json")
+    # ACCELERATE_USE_CPU would make accelerate drop DeepSpeed: see training/distributed.py
+    proc = launch(launcher, tiny_policy, tiny_prm_data, tmp_path / "z2", "--deepspeed", ds, "--use_cpu", "false",
+                  use_cpu_env=False)  # fmt: skip
+    finish(proc)
+    assert_in_sync(tmp_path / "z2", "DEEPSPEED")
 
 
 def test_two_nodes_over_loopback(tiny_policy, tiny_prm_data, tmp_path):

@@ -34,6 +34,7 @@ from transformers import (
 
 from search.config import UserError, cli, parse_config
 from search.step_format import CONFIG_KEY, get_format
+from training.distributed import fix_cpu_deepspeed_state
 from training.prm_data import IGNORE, StepLabelCollator, tokenize_rows
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.output_dir is None:
         raise UserError("output_dir is required")
     args.remove_unused_columns, args.label_names = False, ["step_labels"]
+    fix_cpu_deepspeed_state(args)
     set_seed(args.seed)
     fmt = get_format(cfg.step_format)
 
