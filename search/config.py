@@ -63,6 +63,15 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tu
         raise UserError(str(err).splitlines()[0]) from None
 
 
+def check_model_path(path: str | Path, what: str) -> str:
+    """A local checkpoint folder that must exist, or a hub id ("org/name") left to the hub."""
+    path = str(path)
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path).exists()
+    if looks_local and not Path(path).expanduser().is_dir():
+        raise UserError(f"{what} not found: {path}")
+    return path
+
+
 def cli(main: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap an entry point so that user errors print one line and exit with status 2."""
 

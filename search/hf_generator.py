@@ -23,6 +23,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from search.config import check_model_path
 from search.generator import Generation, SamplingParams
 from search.step_format import StepFormat
 
@@ -100,10 +101,7 @@ class HFGenerator:
         cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
     ) -> HFGenerator:
         """Load a policy by local path or hub id."""
-        path = str(path)
-        if Path(path).is_absolute() or path.startswith("."):
-            if not Path(path).is_dir():
-                raise FileNotFoundError(f"policy checkpoint not found: {path}")
+        path = check_model_path(path, "policy checkpoint")
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -50,7 +50,7 @@ class PRMVerifier:
     def from_pretrained(
         cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
     ) -> PRMVerifier:
-        if not Path(path).is_dir():
+        if not Path(path).is_dir():  # our checkpoints are local folders
             raise UserError(f"verifier checkpoint not found: {path}")
         config = AutoConfig.from_pretrained(path)
         try:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from search.config import UserError
 from search.generator import SamplingParams
 from search.hf_generator import HFGenerator, StopRecorder
 from search.step_format import StepFormat
@@ -84,5 +85,5 @@ def test_bad_sampling_params():
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, fmt):
-    with pytest.raises(FileNotFoundError, match="policy checkpoint not found"):
+    with pytest.raises(UserError, match="policy checkpoint not found"):
         HFGenerator.from_pretrained(tmp_path / "nope", StepFormat())

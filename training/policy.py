@@ -19,9 +19,10 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
 
 from data.arith import ArithConfig, ArithTask
-from search.config import UserError, cli, parse_config
+from search.config import UserError, check_model_path, cli, parse_config
 from search.step_format import CONFIG_KEY, get_format
-from training.sft import CompletionCollator, build_sft_dataset
+from training.collate import RightPadCollator
+from training.sft import build_sft_dataset
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,11 @@ def load_model_and_tokenizer(cfg: PolicyConfig, size: TinyModelConfig, seed: int
     if cfg.model_name_or_path is None:
         tokenizer = build_char_tokenizer(cfg.max_length)
         return build_tiny_model(size, tokenizer, seed), tokenizer
-    if cfg.model_name_or_path.startswith((".", "/")) and not Path(cfg.model_name_or_path).is_dir():
-        raise UserError(f"model_name_or_path not found: {cfg.model_name_or_path}")
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model_name_or_path)
+    path = check_model_path(cfg.model_name_or_path, "model_name_or_path")
+    tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return AutoModelForCausalLM.from_pretrained(cfg.model_name_or_path), tokenizer
+    return AutoModelForCausalLM.from_pretrained(path), tokenizer
 
 
 CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> Path:
         args=args,
         train_dataset=train,
         eval_dataset=val,
-        data_collator=CompletionCollator(tokenizer.pad_token_id),
+        data_collator=RightPadCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)

@@ -32,10 +32,11 @@ from transformers import (
     set_seed,
 )
 
-from search.config import UserError, cli, parse_config
+from search.config import UserError, check_model_path, cli, parse_config
 from search.step_format import CONFIG_KEY, get_format
+from training.collate import RightPadCollator
 from training.distributed import fix_cpu_deepspeed_state
-from training.prm_data import IGNORE, StepLabelCollator, tokenize_rows
+from training.prm_data import IGNORE, tokenize_rows
 
 log = logging.getLogger(__name__)
 PRM_CONFIG_KEY = "reward_model"  # config.json entry: {"kind": "prm"|"orm", "label_kind": "soft"|"hard"}
@@ -94,10 +95,7 @@ def load_splits(cfg: PRMConfig) -> DatasetDict:
 
 
 def load_backbone(cfg: PRMConfig):
-    path = cfg.model_name_or_path
-    if path.startswith((".", "/")) or Path(path).parent.is_dir():
-        if not Path(path).is_dir():
-            raise UserError(f"model_name_or_path not found: {path}")
+    path = check_model_path(cfg.model_name_or_path, "model_name_or_path")
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -180,7 +178,7 @@ def main(argv: list[str] | None = None) -> Path:
         args=args,
         train_dataset=train,
         eval_dataset=val,
-        data_collator=StepLabelCollator(tokenizer.pad_token_id),
+        data_collator=RightPadCollator(tokenizer.pad_token_id, "step_labels", IGNORE, torch.float32),
         processing_class=tokenizer,
         callbacks=callbacks,
     )

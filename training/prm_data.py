@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
-import torch
 from datasets import Dataset
 
 from search.step_format import StepFormat
@@ -60,24 +58,3 @@ def tokenize_rows(
     if not features:
         raise ValueError(f"{split}: no row fits in {max_length} tokens")
     return Dataset.from_list(features)
-
-
-@dataclass
-class StepLabelCollator:
-    """Right-pads input_ids and step_labels; builds the attention mask."""
-
-    pad_token_id: int
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        out = {"input_ids": [], "attention_mask": [], "step_labels": []}
-        for f in features:
-            pad = width - len(f["input_ids"])
-            out["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
-            out["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
-            out["step_labels"].append(list(f["step_labels"]) + [IGNORE] * pad)
-        return {
-            "input_ids": torch.tensor(out["input_ids"]),
-            "attention_mask": torch.tensor(out["attention_mask"]),
-            "step_labels": torch.tensor(out["step_labels"], dtype=torch.float32),
-        }

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-import torch
 from datasets import Dataset
 
 from search.step_format import StepFormat
@@ -42,20 +40,3 @@ def build_sft_dataset(
     if not rows:
         raise ValueError(f"{name}: no example fits in {max_length} tokens")
     return Dataset.from_list(rows)
-
-
-@dataclass
-class CompletionCollator:
-    """Right-pads input_ids/labels of a batch and builds the attention mask."""
-
-    pad_token_id: int
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {"input_ids": [], "labels": [], "attention_mask": []}
-        for f in features:
-            pad = width - len(f["input_ids"])
-            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
-            batch["labels"].append(list(f["labels"]) + [IGNORE] * pad)
-            batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
-        return {k: torch.tensor(v) for k, v in batch.items()}
