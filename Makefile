@@ -9,7 +9,7 @@ POLICY := $(OUT)/policy
 PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
 
-.PHONY: install test test-fast lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,6 @@ install: $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest
-
-test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
