@@ -67,38 +67,30 @@ class LabeledSolution:
     first_zero: int | None  # first step with MC value 0 (binary: found by bisection)
 
 
+@dataclass
 class MCLabeler:
     """Computes MC values for many solutions at once, batching every rollout of a round."""
 
-    def __init__(
-        self,
-        generator: Generator,
-        fmt: StepFormat,
-        grade: Callable[[int, str], bool],
-        rollouts: int,
-        params: SamplingParams,
-        seed: int,
-    ):
-        if rollouts < 1:
-            raise ValueError(f"rollouts per step must be >= 1, got {rollouts}")
-        self.generator, self.fmt, self.grade, self.k, self.params, self.seed = (
-            generator,
-            fmt,
-            grade,
-            rollouts,
-            params,
-            seed,
-        )
+    generator: Generator
+    fmt: StepFormat
+    grade: Callable[[int, str], bool]  # (question index, full solution text) -> correct
+    rollouts: int  # K
+    params: SamplingParams
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.rollouts < 1:
+            raise ValueError(f"rollouts per step must be >= 1, got {self.rollouts}")
 
     def values(self, probes: Sequence[tuple[int, str, Sequence[str]]]) -> list[float]:
         """MC value of each (question index, question text, prefix steps), in one batched call."""
         prompts = [self.fmt.render(question, prefix) for _, question, prefix in probes]
         seeds = [stable_seed(self.seed, "rollout", p) for p in prompts]
-        outs = self.generator.generate(prompts, self.params, n=self.k, seeds=seeds)
+        outs = self.generator.generate(prompts, self.params, n=self.rollouts, seeds=seeds)
         values = []
         for (qi, _, prefix), gens in zip(probes, outs, strict=True):
             done = self.fmt.render_steps(prefix)
-            values.append(sum(self.grade(qi, done + g.text) for g in gens) / self.k)
+            values.append(sum(self.grade(qi, done + g.text) for g in gens) / self.rollouts)
         return values
 
     def label(self, solutions: Sequence[tuple[int, str, list[str], bool]], mode: Mode) -> list[LabeledSolution]:
@@ -126,4 +118,4 @@ class MCLabeler:
         probes = [(solutions[s][0], solutions[s][1], solutions[s][2][: i + 1]) for s, i in todo]
         for (s, i), value in zip(todo, self.values(probes), strict=True):
             results[s].mc_values[i] = value
-            results[s].rollouts += self.k
+            results[s].rollouts += self.rollouts
