@@ -150,7 +150,7 @@ def _draw(rng: random.Random, level: int, config: ArithConfig, exclude: set[str]
             return q
     raise ValueError(
         f"arith: cannot draw another distinct question with {level} operation(s) and "
-        f"{config.operand_digits}-digit operands; ask for fewer held-out questions at this level"
+        f"{config.operand_digits}-digit operands; ask for fewer questions at this level"
     )
 
 
