@@ -115,3 +115,9 @@ def test_merge_refuses_missing_questions(reference, tmp_path):
 
     with pytest.raises(RuntimeError, match="no record"):
         write_prm_dataset(tmp_path, [ArithQuestion(1, (("+", 1),))], [], build_prm_data.PRMDataConfig())
+
+
+def test_more_questions_than_the_task_has_is_one_line(tiny_policy, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build(tiny_policy, tmp_path / "many", "--questions_per_level", "400")
+    assert "cannot draw another distinct question with 1 operation" in capsys.readouterr().err
