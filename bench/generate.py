@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from bench.common import spread
 from data.arith import ArithTask
 from search.config import cli, parse_config
 from search.generator import SamplingParams
@@ -61,8 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
-    spread = (test * (cfg.prompts // len(test) + 1))[:: max(len(test) // cfg.prompts, 1)]  # every level
-    prompts = [fmt.prompt(q.text) for q in spread[: cfg.prompts]]
+    prompts = [fmt.prompt(q.text) for q in spread(test, cfg.prompts)]
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device="cpu")
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     generator.generate(prompts[:4], params)  # warm-up

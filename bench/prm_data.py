@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from bench.common import spread
 from bench.generate import naive_loop
 from data.arith import ArithTask, check_solution
 from data.mc_labels import MCLabeler
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
-    questions = test[:: max(len(test) // cfg.questions, 1)][: cfg.questions]  # every level
+    questions = spread(test, cfg.questions)
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device="cpu")
     params = SamplingParams(temperature=1.0, max_new_tokens=cfg.max_new_tokens)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from bench.common import spread
 from data.arith import ArithTask
 from search.config import cli, parse_config
 from search.generator import SamplingParams
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     fmt, test = task.step_format, task.splits(0).test
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=128, device="cpu")
     verifier = PRMVerifier.from_pretrained(cfg.verifier, fmt, batch_size=cfg.batch_size, device="cpu")
-    questions = (test * (cfg.solutions // len(test) + 1))[: cfg.solutions]
+    questions = spread(test, cfg.solutions)
     prompts = [fmt.prompt(q.text) for q in questions]
     gens = generator.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=160))
     solutions = [fmt.split_steps(g[0].text) or ["A:"] for g in gens]

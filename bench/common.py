@@ -1,0 +1,15 @@
+"""Shared by the benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def spread(items: Sequence[T], count: int) -> list[T]:
+    """`count` items at a stride of len(items) // count (so across every level of a level-ordered
+    list when count <= len(items) / 2), from the start otherwise, repeating if too few."""
+    pool = list(items) * (count // len(items) + 1)
+    return pool[:: max(len(items) // count, 1)][:count]
