@@ -44,7 +44,6 @@ class PRMVerifier:
 
     def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64):
         self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
-        self.kind = getattr(model.config, "reward_model", {}).get("kind", "prm")
 
     @classmethod
     def from_pretrained(
