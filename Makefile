@@ -8,8 +8,9 @@ OUT := outputs/arith-tiny
 POLICY := $(OUT)/policy
 PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
+QUESTIONS := $(OUT)/test_questions.jsonl
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,18 @@ prm-eval: $(PRM)/model.safetensors
 
 bench-prm-score: $(PRM)/model.safetensors
 	$(BIN)/python -m bench.prm_score --policy $(POLICY) --verifier $(PRM)
+
+$(QUESTIONS): $(POLICY)/model.safetensors
+	$(BIN)/python -m data.export_questions --policy $(POLICY) --split test --per_level 10 --out $@
+
+# Every strategy over budgets on held-out questions with the policy and the PRM (trained first if missing);
+# per-question results in outputs/arith-tiny/search/results.jsonl, resumable; ends with the summary table.
+search: $(PRM)/model.safetensors $(QUESTIONS)
+	$(BIN)/python -m search run --config $(RECIPES)/search.yaml $(ARGS)
+
+# The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
+verifier-gap: $(PRM)/model.safetensors
+	$(BIN)/python -m eval.verifier_gap --policy $(POLICY) --verifier $(PRM)
 
 clean:
 	rm -rf outputs

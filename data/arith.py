@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -141,6 +143,17 @@ def make_splits(
             if distinct_train:
                 exclude.add(splits.train[-1].text)
     return splits
+
+
+def first_per_level(questions: Sequence[ArithQuestion], count: int) -> list[ArithQuestion]:
+    """The first `count` questions of each level, in their original order."""
+    seen: dict[int, int] = defaultdict(int)
+    chosen = []
+    for q in questions:
+        seen[q.level] += 1
+        if seen[q.level] <= count:
+            chosen.append(q)
+    return chosen
 
 
 def _draw(rng: random.Random, level: int, config: ArithConfig, exclude: set[str]) -> ArithQuestion:

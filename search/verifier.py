@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokeni
 from search.config import UserError
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 
+METADATA_KEY = "reward_model"  # config.json: {"kind": "prm"|"orm", "label_kind": "soft"|"hard", "aggregation": ...}
 AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
     "last": lambda s: s[-1],  # Snell et al.'s default
     "min": min,
@@ -34,16 +35,23 @@ def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
 
 
 class Verifier(Protocol):
+    aggregation: str  # how this verifier's step scores become a solution score by default
+
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         """Per-step scores in [0, 1] for each (rendered prompt, steps) pair."""
+        ...
+
+    def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
+        """How many tokens scoring each pair reads (for the compute accounting)."""
         ...
 
 
 class PRMVerifier:
     """A trained PRM (or ORM) checkpoint; see the module docstring."""
 
-    def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64):
+    def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64, aggregation: str = "last"):
         self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
+        self.aggregation = aggregation
 
     @classmethod
     def from_pretrained(
@@ -60,7 +68,14 @@ class PRMVerifier:
             raise UserError(f"{path}: not a reward model checkpoint (expected a one-logit token-classification head)")
         model = AutoModelForTokenClassification.from_pretrained(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model.to(device), AutoTokenizer.from_pretrained(path), step_format, batch_size)
+        aggregation = (getattr(config, METADATA_KEY, None) or {}).get("aggregation", "last")
+        return cls(model.to(device), AutoTokenizer.from_pretrained(path), step_format, batch_size, aggregation)
+
+    def num_parameters(self) -> int:
+        return self.model.num_parameters()
+
+    def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
+        return [len(self.format.encode(self.tokenizer, p, s)[0]) for p, s in zip(prompts, solutions, strict=True)]
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:

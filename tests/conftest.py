@@ -24,6 +24,20 @@ TINY_PRM_DATA_ARGS = [
 ]  # fmt: skip
 
 
+PRM_STEPS = ["--per_device_train_batch_size", "8", "--max_steps", "6", "--eval_strategy", "no",
+             "--save_strategy", "no", "--load_best_model_at_end", "false", "--logging_steps", "2",
+             "--report_to", "none", "--disable_tqdm", "true", "--learning_rate", "1e-3"]  # fmt: skip
+
+
+def train_prm(policy: Path, data: Path, out: Path, *extra: str) -> Path:
+    """A few PRM training steps on the tiny PRM data (the recipe, with test-sized settings)."""
+    from training import prm
+
+    args = ["--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
+            "--dataset", str(data / "dataset"), "--output_dir", str(out), *PRM_STEPS, *extra]  # fmt: skip
+    return prm.main(args)
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return build_char_tokenizer()
@@ -55,3 +69,9 @@ def tiny_prm_data(tiny_policy, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prm_data") / "data"
     build_prm_data.main(["--policy", str(tiny_policy), "--output_dir", str(out), *TINY_PRM_DATA_ARGS])
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_prm(tiny_policy, tiny_prm_data, tmp_path_factory) -> Path:
+    """A PRM trained for a few steps on `tiny_prm_data`."""
+    return train_prm(tiny_policy, tiny_prm_data, tmp_path_factory.mktemp("prm") / "prm")

@@ -91,3 +91,15 @@ def test_impossible_difficulty_is_rejected(kwargs):
 def test_too_many_distinct_held_out_questions_is_an_error():
     with pytest.raises(ValueError, match="1 operation"):
         make_splits(ArithConfig(max_ops=1), 0, 1, 400, 400)
+
+
+def test_ground_truth_verifier_scores_each_step_by_the_truth():
+    from data.arith_oracle import ArithOracleVerifier
+    from search.step_format import ARITH
+
+    oracle = ArithOracleVerifier([Q], ARITH)
+    prompt = ARITH.prompt(Q.text)
+    solutions = [Q.reference_steps(), ["2+7=9", "9*3=28", "28-5=23", "A:23"], ["2+7=9"], []]
+    assert oracle.score([prompt] * 4, solutions) == [[1.0] * 4, [1.0, 0.0, 0.0, 0.0], [1.0], []]
+    with pytest.raises(KeyError, match="does not know"):
+        oracle.score([ARITH.prompt("1+1")], [["1+1=2"]])

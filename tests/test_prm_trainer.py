@@ -12,32 +12,16 @@ from transformers import AutoConfig, AutoModelForTokenClassification
 from search.config import UserError
 from search.step_format import ARITH, CONFIG_KEY, StepFormat
 from search.verifier import PRMVerifier, aggregate
+from tests.conftest import PRM_STEPS as STEPS
 from tests.conftest import ROOT
-from training import prm
+from tests.conftest import train_prm as train
 from training.prm_data import IGNORE, tokenize_rows
-
-STEPS = ["--per_device_train_batch_size", "8", "--max_steps", "6", "--eval_strategy", "no", "--save_strategy", "no",
-         "--load_best_model_at_end", "false", "--logging_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
-         "--learning_rate", "1e-3"]  # fmt: skip
-
-
-def train(policy, data, out, *extra):
-    args = ["--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
-            "--dataset", str(data / "dataset"), "--output_dir", str(out), *STEPS, *extra]  # fmt: skip
-    return prm.main(args)
-
-
-@pytest.fixture(scope="module")
-def tiny_prm(tiny_policy, tiny_prm_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("prm") / "prm"
-    train(tiny_policy, tiny_prm_data, out)
-    return out
 
 
 def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
     config = AutoConfig.from_pretrained(tiny_prm)
     assert getattr(config, CONFIG_KEY) == ARITH.to_dict()
-    assert config.reward_model == {"kind": "prm", "label_kind": "soft"}
+    assert config.reward_model == {"kind": "prm", "label_kind": "soft", "aggregation": "last"}
     model = AutoModelForTokenClassification.from_pretrained(tiny_prm)
     assert model.config.num_labels == 1
     record = json.loads((tiny_prm / "ranks/rank0.json").read_text())
@@ -70,7 +54,7 @@ def test_orm_and_lora(tiny_policy, tiny_prm_data, tmp_path):
     orm = train(tiny_policy, tiny_prm_data, tmp_path / "orm", "--orm", "true", "--use_lora", "true",
                 "--label_column", "hard_labels")  # fmt: skip
     config = AutoConfig.from_pretrained(orm)
-    assert config.reward_model == {"kind": "orm", "label_kind": "hard"}
+    assert config.reward_model == {"kind": "orm", "label_kind": "hard", "aggregation": "last"}
     model = AutoModelForTokenClassification.from_pretrained(orm)  # LoRA merged: a plain checkpoint
     assert not any("lora" in name for name, _ in model.named_parameters())
 

@@ -9,7 +9,12 @@ from search.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipe file stem -> entry point module (each exposes CONFIG_TYPES)
-ENTRY_POINTS = {"policy": "training.policy", "prm_data": "data.build_prm_data", "prm": "training.prm"}
+ENTRY_POINTS = {
+    "policy": "training.policy",
+    "prm_data": "data.build_prm_data",
+    "prm": "training.prm",
+    "search": "search.cli",
+}
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 
 

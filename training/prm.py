@@ -34,12 +34,12 @@ from transformers import (
 
 from search.config import UserError, check_model_path, cli, parse_config
 from search.step_format import CONFIG_KEY, get_format
+from search.verifier import AGGREGATIONS, METADATA_KEY
 from training.collate import RightPadCollator
 from training.distributed import fix_cpu_deepspeed_state
 from training.prm_data import IGNORE, tokenize_rows
 
 log = logging.getLogger(__name__)
-PRM_CONFIG_KEY = "reward_model"  # config.json entry: {"kind": "prm"|"orm", "label_kind": "soft"|"hard"}
 
 
 @dataclass
@@ -49,6 +49,7 @@ class PRMConfig:
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
     step_format: str = "arith"
     orm: bool = False  # train on the last step's label only
+    aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256
     use_lora: bool = False
     lora_r: int = 16
@@ -60,6 +61,10 @@ class PRMConfig:
 
     def __post_init__(self) -> None:
         get_format(self.step_format)
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        if self.orm and self.aggregation != "last":
+            raise ValueError("an ORM scores the last step only: aggregation must be 'last'")
         if self.max_length < 8:
             raise ValueError("max_length must be >= 8")
 
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> Path:
     except ValueError as err:
         raise UserError(str(err)) from None
     setattr(model.config, CONFIG_KEY, fmt.to_dict())
-    setattr(model.config, PRM_CONFIG_KEY, {"kind": "orm" if cfg.orm else "prm", "label_kind": label_kind(data, cfg)})
+    metadata = {"kind": "orm" if cfg.orm else "prm", "label_kind": label_kind(data, cfg)}
+    setattr(model.config, METADATA_KEY, {**metadata, "aggregation": cfg.aggregation})
     if cfg.use_lora:
         from peft import LoraConfig, TaskType, get_peft_model
 

@@ -1,0 +1,84 @@
+"""How much of search's promise does the trained PRM deliver? Every strategy, the same held-out
+questions and seeds, once with the trained PRM and once with the arith ground-truth verifier.
+
+    python -m eval.verifier_gap --policy outputs/arith-tiny/policy --verifier outputs/arith-tiny/prm
+
+The ground-truth verifier (`data.arith_oracle`) is a perfect PRM: the gap between the two
+columns is what a better PRM could still win; majority voting uses no verifier.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from data.arith import ArithTask, first_per_level
+from data.arith_oracle import ArithOracleVerifier
+from search.config import cli, parse_config
+from search.grading import answers_match
+from search.runtime import Runtime
+from search.strategy import SearchSettings, StrategySpec
+
+
+@dataclass
+class VerifierGapConfig:
+    policy: str = "outputs/arith-tiny/policy"
+    verifier: str = "outputs/arith-tiny/prm"
+    per_level: int = 10  # test questions per number of operations
+    strategies: str = "best_of_n:select=majority,best_of_n,beam:m=4,lookahead:m=4:k=1,dvts:m=4"
+    budgets: str = "4,16"
+    max_new_tokens: int = 160
+    seed: int = 0
+    out: str | None = None  # default: <verifier>/verifier_gap.{json,md}
+
+
+CONFIG_TYPES = (VerifierGapConfig,)
+
+
+@cli
+def main(argv: list[str] | None = None) -> dict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    task = ArithTask.load(cfg.policy)
+    chosen = first_per_level(task.splits(0).test, cfg.per_level)
+    specs = [StrategySpec.parse(s) for s in cfg.strategies.split(",")]
+    budgets = [int(b) for b in cfg.budgets.split(",")]
+    runtime = Runtime.load(cfg.policy, cfg.verifier)
+    settings = SearchSettings(max_new_tokens=cfg.max_new_tokens, aggregation=runtime.settings.aggregation)
+    verifiers = {"trained PRM": runtime.verifier, "ground truth": ArithOracleVerifier(chosen, runtime.format)}
+    accuracy: dict[str, dict[str, float]] = {}
+    for spec in tqdm(specs, desc="strategies"):
+        for name, verifier in verifiers.items():
+            if spec.select == "majority" and spec.name == "best_of_n" and name != "trained PRM":
+                continue  # no verifier involved
+            searcher = Runtime(runtime.generator, runtime.format, verifier, settings)
+            swept = searcher.sweep([spec], [q.text for q in chosen], budgets, cfg.seed)
+            for budget in budgets:
+                results = swept[(str(spec), budget)]
+                hits = sum(answers_match(r.answer, q.answer) for r, q in zip(results, chosen, strict=True))
+                accuracy.setdefault(f"{spec} @ {budget}", {})[name] = hits / len(chosen)
+    report = {"policy": cfg.policy, "verifier": cfg.verifier, "questions": len(chosen), "accuracy": accuracy}
+    lines = [
+        f"# Search with the trained PRM vs the ground-truth verifier ({len(chosen)} test questions)",
+        "",
+        "| strategy @ budget | trained PRM | ground truth |",
+        "|---|---:|---:|",
+    ]
+    for key, row in accuracy.items():
+        lines.append(f"| {key} | {row['trained PRM']:.3f} | {_num(row.get('ground truth'))} |")
+    out = Path(cfg.out) if cfg.out else Path(cfg.verifier) / "verifier_gap"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return report
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""The runtime's command line.
+
+    python -m search solve --policy P --verifier V --strategy beam --budget 16 --question "(2+7)*3"
+    python -m search run --policy P --verifier V --dataset test.jsonl \\
+        --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --out DIR
+
+`solve` prints the answer, the chosen solution and the compute spent. `run` writes one JSON
+line per (question, strategy, budget) to DIR/results.jsonl (answer, correctness, solution,
+accounting, every candidate's answer and score), appended chunk by chunk: a rerun skips what
+is there. It ends with DIR/summary.{json,md}: accuracy and mean compute per strategy and budget.
+`--verifier none` runs without a verifier (only best_of_n:select=majority then).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+from transformers.utils import logging as hf_logging
+
+from search.config import UserError, cli, parse_config
+from search.grading import answers_match
+from search.questions import Question, load_questions
+from search.runtime import Runtime
+from search.strategy import SearchResult, SearchSettings, StrategySpec
+
+
+@dataclass
+class RuntimeConfig:
+    policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
+    verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM checkpoint of ours, or "none"
+    step_format: str | None = None  # default: the one stored in the policy checkpoint
+    beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
+    lookahead: int = 1  # k for lookahead specs that omit k
+    selection: str = "weighted"  # best_of_n specs that omit select
+    aggregation: str | None = None  # default: the verifier's (its checkpoint metadata), else "last"
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_step_tokens: int = 32
+    max_new_tokens: int = 160
+    max_rounds: int = 40
+    seed: int = 0
+    batch_size: int = 64
+    device: str | None = None
+
+    def spec(self, text: str) -> StrategySpec:
+        try:
+            return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+
+    def load(self) -> Runtime:
+        verifier = None if self.verifier.lower() == "none" else self.verifier
+        runtime = Runtime.load(self.policy, verifier, self.step_format, self.batch_size, self.device)
+        try:
+            runtime.settings = SearchSettings(
+                self.temperature,
+                self.top_p,
+                self.max_step_tokens,
+                self.max_new_tokens,
+                self.max_rounds,
+                self.aggregation or runtime.settings.aggregation,
+            )
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        return runtime
+
+
+@dataclass
+class SolveConfig(RuntimeConfig):
+    question: str = ""
+    strategy: str = "best_of_n"
+    budget: int = 16
+
+
+@dataclass
+class RunConfig(RuntimeConfig):
+    dataset: str = ""  # JSONL: question, answer, optional id and level
+    strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"
+    budgets: str = "1,4,16"
+    out: str = "outputs/arith-tiny/search"
+    limit: int | None = None  # only the first `limit` questions
+    chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
+
+
+CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
+
+
+def accounting_record(runtime: Runtime, result: SearchResult) -> dict:
+    policy_params, verifier_params = runtime.parameter_counts()
+    return result.accounting.to_dict(policy_params, verifier_params)
+
+
+def solve(argv: list[str]) -> SearchResult:
+    (cfg,) = parse_config([SolveConfig], argv)
+    if not cfg.question.strip():
+        raise UserError("--question is required")
+    spec = cfg.spec(cfg.strategy)
+    try:
+        spec.width(cfg.budget)  # before loading any weights
+        runtime = cfg.load()
+        runtime.check(spec, cfg.budget)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    [result] = runtime.solve(spec, [cfg.question], cfg.budget, cfg.seed)
+    answers = defaultdict(int)
+    for candidate in result.candidates:
+        answers[candidate.answer or "(none)"] += 1
+    print(f"strategy: {spec}   budget: {cfg.budget}")
+    print(f"answer: {result.answer if result.answer is not None else '(no answer within the limits)'}")
+    print("solution:\n" + "".join(f"  {step}\n" for step in result.solution), end="")
+    print(f"candidates: {len(result.candidates)} ({', '.join(f'{a} x{n}' for a, n in answers.items())})")
+    print("accounting: " + json.dumps(accounting_record(runtime, result)))
+    return result
+
+
+def result_row(runtime: Runtime, question: Question, spec: str, budget: int, result: SearchResult) -> dict:
+    return {
+        "id": question.id,
+        "question": question.text,
+        "gold": question.gold,
+        "level": question.level,
+        "strategy": spec,
+        "budget": budget,
+        "answer": result.answer,
+        "correct": answers_match(result.answer, question.gold),
+        "solution": runtime.format.render_steps(result.solution),
+        "accounting": accounting_record(runtime, result),
+        "candidates": [{"answer": c.answer, "score": round(c.score, 6)} for c in result.candidates],
+    }
+
+
+def run(argv: list[str]) -> Path:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    if not cfg.dataset:
+        raise UserError("--dataset is required (a JSONL file of question/answer objects)")
+    questions = load_questions(cfg.dataset)[: cfg.limit]
+    specs = list({str(s): s for s in map(cfg.spec, cfg.strategies.split(","))}.values())
+    budgets = _budgets(cfg.budgets)
+    runtime = cfg.load()
+    runnable, skipped = [], []
+    for spec in specs:
+        for budget in budgets:
+            try:
+                runtime.check(spec, budget)
+                runnable.append((spec, budget))
+            except ValueError as err:
+                skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = _done_keys(results)
+    chunks = [questions[i : i + cfg.chunk_size] for i in range(0, len(questions), cfg.chunk_size)]
+    with results.open("a") as sink:
+        for chunk in tqdm(chunks, desc="search", unit="chunk"):
+            todo = [(s, b) for s, b in runnable if any((q.id, str(s), b) not in done for q in chunk)]
+            if not todo:
+                continue
+            for spec in dict.fromkeys(s for s, _ in todo):  # one sweep per spec: best-of-N budgets share samples
+                spec_budgets = [b for s, b in todo if s == spec]
+                swept = runtime.sweep([spec], [q.text for q in chunk], spec_budgets, cfg.seed)
+                for budget in spec_budgets:
+                    for question, result in zip(chunk, swept[(str(spec), budget)], strict=True):
+                        if (question.id, str(spec), budget) not in done:
+                            sink.write(json.dumps(result_row(runtime, question, str(spec), budget, result)) + "\n")
+            sink.flush()
+    summary = summarize(results, {q.id for q in questions}, skipped)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(summary_markdown(summary))
+    print((out / "summary.md").read_text())
+    return out
+
+
+def _budgets(text: str) -> list[int]:
+    try:
+        budgets = sorted({int(b) for b in text.split(",")})
+    except ValueError:
+        raise UserError(f"--budgets must be comma-separated integers, got {text!r}") from None
+    if budgets[0] < 1:
+        raise UserError(f"budgets must be >= 1, got {budgets[0]}")
+    return budgets
+
+
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def _done_keys(path: Path) -> set[tuple[str, str, int]]:
+    """Keys of the rows already written; a torn last line (killed mid-write) is cut off first."""
+    if path.is_file():
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            path.write_text(text[: text.rfind("\n") + 1])
+    return {(r["id"], r["strategy"], r["budget"]) for r in _read_rows(path)}
+
+
+COSTS = ("generations", "generated_tokens", "verifier_tokens", "flops")  # means per question in the summary
+
+
+def summarize(results: Path, ids: set[str], skipped: list[dict]) -> dict:
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for row in _read_rows(results):
+        if row["id"] in ids:
+            groups[(row["strategy"], row["budget"])].append(row)
+    table = []
+    for (strategy, budget), rows in sorted(groups.items()):
+        n = len(rows)
+        table.append(
+            {
+                "strategy": strategy,
+                "budget": budget,
+                "questions": n,
+                "accuracy": sum(r["correct"] for r in rows) / n,
+                "unanswered": sum(r["answer"] is None for r in rows),
+                **{key: sum(r["accounting"].get(key, 0) for r in rows) / n for key in COSTS},
+            }
+        )
+    return {"results": str(results), "table": table, "skipped": skipped}
+
+
+def summary_markdown(summary: dict) -> str:
+    lines = [
+        "| strategy | budget | questions | accuracy | unanswered | generations | generated tokens | verifier tokens"
+        " | FLOPs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary["table"]:
+        lines.append(
+            f"| {r['strategy']} | {r['budget']} | {r['questions']} | {r['accuracy']:.3f} | {r['unanswered']} "
+            f"| {r['generations']:.0f} | {r['generated_tokens']:.0f} | {r['verifier_tokens']:.0f} | {r['flops']:.3g} |"
+        )
+    if summary["skipped"]:
+        lines += ["", "Skipped (impossible at that budget):"]
+        lines += [f"- {s['strategy']} at budget {s['budget']}: {s['why']}" for s in summary["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+COMMANDS = {"solve": solve, "run": run}
+
+
+@cli
+def main(argv: list[str] | None = None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    hf_logging.disable_progress_bar()  # per-file weight-loading bars; our own bar shows progress
+    if not argv or argv[0] not in COMMANDS:
+        raise UserError(f"usage: python -m search {{{','.join(COMMANDS)}}} [options]; see search/cli.py")
+    return COMMANDS[argv[0]](argv[1:])

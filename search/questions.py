@@ -1,0 +1,46 @@
+"""Questions for a runtime run: a JSONL file, one object per line with `question` and `answer`
+(the gold answer), optional `id` (default: the line number) and `level` (kept in the results)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.config import UserError
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    gold: str
+    level: int | str | None = None
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"dataset not found: {path}")
+    questions, seen = [], set()
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise UserError(f"{where}: not a JSON object") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: not a JSON object")
+        for key in ("question", "answer"):
+            if not isinstance(row.get(key), str | int | float) or not str(row[key]).strip():
+                raise UserError(f"{where}: missing or empty {key!r}")
+        qid = str(row.get("id", line_no))
+        if qid in seen:
+            raise UserError(f"{where}: duplicate id {qid!r}")
+        seen.add(qid)
+        questions.append(Question(qid, str(row["question"]), str(row["answer"]), row.get("level")))
+    if not questions:
+        raise UserError(f"{path}: no questions")
+    return questions

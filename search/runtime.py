@@ -1,0 +1,116 @@
+"""The runtime: a policy, an optional verifier and the step format they share, solving questions
+with any strategy at any budget.
+
+    runtime = Runtime.load("outputs/arith-tiny/policy", "outputs/arith-tiny/prm")
+    [result] = runtime.solve(StrategySpec.parse("beam:m=4"), ["(2+7)*3"], budget=16)
+
+The step format comes from the policy checkpoint's metadata (or `step_format` for a hub model
+that carries none) and the verifier must carry the same; the default aggregation comes from
+the verifier's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from transformers import AutoConfig
+
+from search.best_of_n import sample_best_of_n
+from search.config import UserError, check_model_path
+from search.generator import Generator
+from search.hf_generator import HFGenerator
+from search.step_format import CONFIG_KEY, StepFormat, check_compatible, get_format
+from search.strategy import SearchResult, SearchSettings, StrategySpec
+from search.tree_search import tree_search
+from search.verifier import PRMVerifier, Verifier
+
+
+def policy_format(policy: str, name: str | None = None) -> StepFormat:
+    """The step format stored in a policy checkpoint, or the registered format `name` (checked against it)."""
+    try:
+        stored = getattr(AutoConfig.from_pretrained(policy), CONFIG_KEY, None)
+        if name is None:
+            if stored is None:
+                raise UserError(f"{policy}: the policy carries no step format; pass --step_format")
+            return StepFormat.from_dict(stored)
+        fmt = get_format(name)
+        if stored is not None:
+            check_compatible(fmt, stored, policy)
+        return fmt
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+class Runtime:
+    def __init__(
+        self,
+        generator: Generator,
+        fmt: StepFormat,
+        verifier: Verifier | None = None,
+        settings: SearchSettings | None = None,
+    ):
+        self.generator, self.format, self.verifier = generator, fmt, verifier
+        self.settings = settings or SearchSettings(aggregation=verifier.aggregation if verifier else "last")
+
+    @classmethod
+    def load(
+        cls,
+        policy: str,
+        verifier: str | None = None,
+        step_format: str | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+    ) -> Runtime:
+        """Checkpoints by path (the policy may be any HF causal LM), with default settings."""
+        check_model_path(policy, "policy checkpoint")
+        fmt = policy_format(policy, step_format)
+        generator = HFGenerator.from_pretrained(policy, fmt, batch_size=batch_size, device=device)
+        prm = PRMVerifier.from_pretrained(verifier, fmt, batch_size=batch_size, device=device) if verifier else None
+        return cls(generator, fmt, prm)
+
+    def parameter_counts(self) -> tuple[int | None, int]:
+        """Parameters of the policy and the verifier, for the FLOPs estimate (None if unknown)."""
+        model = getattr(self.generator, "model", None)
+        policy = model.num_parameters() if model is not None else None
+        verifier = self.verifier.num_parameters() if hasattr(self.verifier, "num_parameters") else 0
+        return policy, verifier
+
+    def check(self, spec: StrategySpec, budget: int) -> None:
+        """Raise ValueError if `spec` cannot run at `budget` with this runtime."""
+        spec.width(budget)
+        needs_verifier = spec.name != "best_of_n" or spec.select != "majority"
+        if needs_verifier and self.verifier is None:
+            raise ValueError(f"{spec} needs a verifier (only best_of_n:select=majority runs without one)")
+
+    def solve(self, spec: StrategySpec, questions: Sequence[str], budget: int, seed: int = 0) -> list[SearchResult]:
+        """One result per question; the same seed gives the same results."""
+        return self.sweep([spec], questions, [budget], seed)[(str(spec), budget)]
+
+    def sweep(
+        self, specs: Sequence[StrategySpec], questions: Sequence[str], budgets: Sequence[int], seed: int = 0
+    ) -> dict[tuple[str, int], list[SearchResult]]:
+        """Results for every (spec, budget) pair, keyed by (str(spec), budget).
+
+        Best-of-N specs share one set of samples at their largest budget, subsampled for the
+        smaller ones (exactly what separate runs would give; see `search.best_of_n`)."""
+        for spec in specs:
+            for budget in budgets:
+                self.check(spec, budget)
+        out: dict[tuple[str, int], list[SearchResult]] = {}
+        best_of_n = [s for s in specs if s.name == "best_of_n"]
+        if best_of_n:
+            verifier = self.verifier if any(s.select != "majority" for s in best_of_n) else None
+            samples = sample_best_of_n(
+                questions, self.generator, verifier, self.format, self.settings, max(budgets), seed
+            )
+            for spec in best_of_n:
+                for budget in budgets:
+                    out[(str(spec), budget)] = [s.at(budget, spec.select) for s in samples]
+        for spec in specs:
+            if spec.name != "best_of_n":
+                for budget in budgets:
+                    assert self.verifier is not None
+                    out[(str(spec), budget)] = tree_search(
+                        spec, questions, self.generator, self.verifier, self.format, self.settings, budget, seed
+                    )
+        return out

@@ -1,0 +1,147 @@
+"""What every search strategy shares: its spec, its settings, its candidates and its result.
+
+A strategy spec is a short string, the strategy's name and optional hyper-parameters:
+
+    best_of_n                   N full solutions, one answer by `select` (weighted by default)
+    best_of_n:select=majority   (also naive)
+    beam:m=4                    beam search, N beams, keep N/M, expand each by M per step
+    beam:m=sqrt                 M = sqrt(N) (N must be a perfect square)
+    lookahead:m=4:k=2           beam search, each candidate scored after k greedy steps
+    dvts:m=4                    N/M independent subtrees, each greedy over M candidates
+
+Omitted hyper-parameters come from the run's defaults (`beam_width`, `lookahead`, `selection`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from search.accounting import Accounting
+from search.selection import SELECTIONS
+from search.verifier import AGGREGATIONS
+
+STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts")
+NEEDS_WIDTH = ("beam", "lookahead", "dvts")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Sampling and limits shared by all strategies."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_step_tokens: int = 32  # one step of a step-level search
+    max_new_tokens: int = 256  # one whole solution
+    max_rounds: int = 40  # step-level searches: rounds of expansion (Snell et al.: 40)
+    aggregation: str = "last"  # step scores -> one solution score
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        if self.max_rounds < 1 or self.max_step_tokens < 1 or self.max_new_tokens < 1:
+            raise ValueError("max_rounds, max_step_tokens and max_new_tokens must be >= 1")
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A strategy and its hyper-parameters; `str(spec)` is its canonical spec string."""
+
+    name: str
+    m: int | str | None = None  # beam width: an int or "sqrt"
+    k: int = 0  # lookahead steps
+    select: str = "weighted"  # best_of_n's selection rule
+
+    @classmethod
+    def parse(cls, text: str, beam_width: int | str = 4, lookahead: int = 1, selection: str = "weighted"):
+        name, *options = text.strip().split(":")
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        values: dict[str, str] = {}
+        for option in options:
+            key, eq, value = option.partition("=")
+            allowed = {"best_of_n": ("select",), "lookahead": ("m", "k")}.get(name, ("m",))
+            if not eq or key not in allowed:
+                raise ValueError(f"strategy {text!r}: bad option {option!r}; {name} takes {', '.join(allowed)}")
+            values[key] = value
+        spec = cls(name, select=values.get("select", selection))
+        if name in NEEDS_WIDTH:
+            m = values.get("m", str(beam_width))
+            spec = replace(spec, m=m if m == "sqrt" else _int(m, f"strategy {text!r}: m"))
+        if name == "lookahead":
+            spec = replace(spec, k=_int(values.get("k", str(lookahead)), f"strategy {text!r}: k"))
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        if self.select not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.select!r}; known: {', '.join(SELECTIONS)}")
+        if isinstance(self.m, int) and self.m < 1:
+            raise ValueError(f"{self}: beam width m must be >= 1")
+        if self.k < 0:
+            raise ValueError(f"{self}: lookahead k must be >= 0, got {self.k}")
+
+    def width(self, budget: int) -> int:
+        """The beam width M at budget N; raises ValueError if the pair is impossible."""
+        if budget < 1:
+            raise ValueError(f"budget must be >= 1, got {budget}")
+        if self.name not in NEEDS_WIDTH:
+            return 1
+        if self.m == "sqrt":
+            m = math.isqrt(budget)
+            if m * m != budget:
+                raise ValueError(f"{self}: beam width sqrt(N) needs N to be a perfect square, got N={budget}")
+            return m
+        assert isinstance(self.m, int)
+        if budget % self.m:
+            raise ValueError(f"{self}: budget N={budget} is not divisible by the beam width M={self.m}")
+        return self.m
+
+    def generations(self, budget: int) -> int:
+        """The paper's budget units this strategy spends at budget N."""
+        return budget * (self.k + 1) if self.name == "lookahead" else budget
+
+    def __str__(self) -> str:
+        if self.name == "best_of_n":
+            return f"best_of_n:select={self.select}"
+        if self.name == "lookahead":
+            return f"lookahead:m={self.m}:k={self.k}"
+        return f"{self.name}:m={self.m}"
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be an integer, got {text!r}") from None
+
+
+@dataclass
+class Candidate:
+    """A finished (or abandoned) solution and its verifier scores."""
+
+    steps: list[str]
+    answer: str | None  # None: no answer line, cut by a token limit, or not finished
+    step_scores: list[float] = field(default_factory=list)
+    score: float = 0.0  # aggregated step scores (0 without a verifier)
+
+
+@dataclass
+class SearchResult:
+    """A strategy's answer to one question and what it spent."""
+
+    answer: str | None
+    solution: list[str]  # steps of the chosen candidate; [] when no candidate has an answer
+    candidates: list[Candidate]
+    accounting: Accounting
+
+
+def pick(candidates: Sequence[Candidate], select: str) -> tuple[str | None, list[str]]:
+    """The answer chosen by `select` and the best-scoring candidate that gives it."""
+    answers = [c.answer for c in candidates]
+    answer = SELECTIONS[select](answers, [c.score for c in candidates])
+    if answer is None:
+        return None, []
+    best = max((c for c in candidates if c.answer == answer), key=lambda c: c.score)
+    return answer, list(best.steps)

@@ -1,0 +1,157 @@
+"""Step-level searches guided by a PRM: beam search, lookahead search and DVTS.
+
+All three grow solutions one step at a time (the policy stops after each step separator),
+batched across questions and beams: one generate call and one verifier call per round.
+A prefix is ranked by the PRM's score of its last step (Snell et al.).
+
+- beam search (budget N, width M): N/M roots each expanded by M (= N samples of the first
+  step); of the unfinished candidates the top N/M survive and are expanded by M again.
+  Finished candidates are all kept; the search stops when N have finished, no beam is left,
+  or after `max_rounds`. The answer is best-of-N weighted over the N best finished ones.
+- lookahead (also k): beam search where each unfinished candidate is scored after rolling
+  out k more steps at temperature 0 (the rollout only scores, it is not kept); it draws the
+  same samples as beam search, so k = 0 IS beam search. Costs N*(k+1) generations.
+- DVTS: N/M independent subtrees; each keeps only its best of M candidates per step and
+  never compares with another subtree. The answer is best-of-N weighted over the subtrees'
+  finished solutions.
+
+A path that hits a token limit or `max_rounds` without an answer line has no answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from search.accounting import Accounting
+from search.generator import Generation, Generator, SamplingParams, stable_seed
+from search.step_format import StepFormat
+from search.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
+from search.verifier import Verifier, aggregate
+
+
+@dataclass
+class _Path:
+    steps: list[str]
+    tokens: int = 0  # generated along this path
+    subtree: int = 0
+    finished: bool = False
+    answer: str | None = None
+    step_scores: list[float] = field(default_factory=list)
+    rank_score: float = 0.0  # last-step score (after the lookahead rollout, for lookahead)
+
+
+@dataclass
+class _Question:
+    text: str
+    seed: int
+    active: list[_Path]
+    accounting: Accounting
+    finished: list[_Path] = field(default_factory=list)
+
+
+def extend(path: _Path, gen: Generation, fmt: StepFormat, max_new_tokens: int) -> _Path:
+    """`path` plus one generated step; finished at an answer line, EOS, or a token limit."""
+    text, tokens = gen.text, path.tokens + gen.generated_tokens
+    if gen.stop_reason == "step":
+        step = text[: len(text) - len(fmt.step_separator)]
+        done = fmt.is_answer_step(step)
+        cut = not done and tokens >= max_new_tokens
+        new = _Path([*path.steps, step], tokens, path.subtree, done or cut)
+    else:  # eos: the solution ended; length: the step never ended (cut)
+        new = _Path([*path.steps, text] if text else list(path.steps), tokens, path.subtree, True)
+        cut = gen.stop_reason == "length"
+    new.answer = None if cut or not new.finished else fmt.final_answer(new.steps)
+    return new
+
+
+def tree_search(
+    spec: StrategySpec,
+    questions: Sequence[str],
+    generator: Generator,
+    verifier: Verifier,
+    fmt: StepFormat,
+    settings: SearchSettings,
+    budget: int,
+    seed: int,
+) -> list[SearchResult]:
+    """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring."""
+    m = spec.width(budget)
+    roots = budget // m
+    family = "dvts" if spec.name == "dvts" else "beam"  # lookahead samples what beam search samples
+    states = [
+        _Question(q, stable_seed(seed, family, q), [_Path([], subtree=s) for s in range(roots)], Accounting())
+        for q in questions
+    ]
+    step_params = SamplingParams(settings.temperature, settings.top_p, settings.max_step_tokens, "step")
+    for round_ in range(settings.max_rounds):
+        work = [(st, slot, path) for st in states for slot, path in enumerate(st.active)]
+        if not work:
+            break
+        # a DVTS subtree draws from its own seeds whatever the other subtrees do
+        seeds = [stable_seed(st.seed, round_, path.subtree if spec.name == "dvts" else slot) for st, slot, path in work]
+        outs = generator.generate([fmt.render(st.text, p.steps) for st, _, p in work], step_params, m, seeds)
+        candidates: list[tuple[_Question, _Path]] = []
+        for (st, _, path), gens in zip(work, outs, strict=True):
+            st.accounting.add_generations(gens)
+            candidates += [(st, extend(path, g, fmt, settings.max_new_tokens)) for g in gens]
+        _score(candidates, spec.k if spec.name == "lookahead" else 0, generator, verifier, fmt, settings)
+        for st in states:
+            mine = [c for s, c in candidates if s is st]
+            if spec.name == "dvts":
+                _keep_best_per_subtree(st, mine)
+            else:
+                _keep_top(st, mine, roots, budget)
+    results = []
+    for st in states:
+        pool = st.finished + [replace(p, answer=None) for p in st.active]  # out of rounds: no answer
+        if spec.name != "dvts":
+            pool = sorted(pool, key=lambda p: -p.rank_score)[:budget]
+        candidates = [
+            Candidate(p.steps, p.answer, p.step_scores, aggregate(p.step_scores, settings.aggregation)) for p in pool
+        ]
+        st.accounting.generations = spec.generations(budget)
+        answer, solution = pick(candidates, "weighted")
+        results.append(SearchResult(answer, solution, candidates, st.accounting))
+    return results
+
+
+def _keep_top(st: _Question, candidates: list[_Path], width: int, budget: int) -> None:
+    st.finished += [c for c in candidates if c.finished]
+    alive = sorted((c for c in candidates if not c.finished), key=lambda c: -c.rank_score)  # stable: ties keep order
+    st.active = [] if len(st.finished) >= budget else alive[:width]
+
+
+def _keep_best_per_subtree(st: _Question, candidates: list[_Path]) -> None:
+    st.active = []
+    for subtree in dict.fromkeys(c.subtree for c in candidates):
+        best = max((c for c in candidates if c.subtree == subtree), key=lambda c: c.rank_score)
+        (st.finished if best.finished else st.active).append(best)
+
+
+def _score(
+    candidates: list[tuple[_Question, _Path]],
+    k: int,
+    generator: Generator,
+    verifier: Verifier,
+    fmt: StepFormat,
+    settings: SearchSettings,
+) -> None:
+    """Set each candidate's step scores and rank score, rolling unfinished ones out k greedy steps first."""
+    ends = [path for _, path in candidates]  # what gets scored: the candidate or its rollout
+    greedy = SamplingParams(0.0, 1.0, settings.max_step_tokens, "step")
+    for _ in range(k):
+        going = [i for i, p in enumerate(ends) if not p.finished]
+        if not going:
+            break
+        outs = generator.generate([fmt.render(candidates[i][0].text, ends[i].steps) for i in going], greedy, 1)
+        for i, gens in zip(going, outs, strict=True):
+            candidates[i][0].accounting.add_generations(gens)
+            ends[i] = extend(ends[i], gens[0], fmt, settings.max_new_tokens)
+    prompts = [fmt.prompt(st.text) for st, _ in candidates]
+    steps = [p.steps for p in ends]
+    scores = verifier.score(prompts, steps)
+    for (st, path), end_scores, tokens in zip(candidates, scores, verifier.count_tokens(prompts, steps), strict=True):
+        st.accounting.verifier_tokens += tokens
+        path.step_scores = end_scores[: len(path.steps)]
+        path.rank_score = end_scores[-1] if end_scores else 0.0
