@@ -85,4 +85,3 @@ def test_bad_requests_are_one_line_errors(tiny_policy, tiny_prm, args, message, 
         cli.main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
-
