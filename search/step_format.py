@@ -106,7 +106,10 @@ class StepFormat:
 
 
 ARITH = StepFormat()
-FORMATS: dict[str, StepFormat] = {ARITH.name: ARITH}
+# Real math: one step per line (GSM8K) or per paragraph (MATH); the answer line as Math-Shepherd writes it.
+GSM8K = StepFormat("gsm8k", "Question: {question}\nAnswer:\n", "\n", "The answer is: ")
+MATH = StepFormat("math", "Problem: {question}\n\nSolution:\n", "\n\n", "The answer is: ")
+FORMATS: dict[str, StepFormat] = {f.name: f for f in (ARITH, GSM8K, MATH)}
 
 
 def get_format(name: str) -> StepFormat:

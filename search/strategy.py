@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from search.accounting import Accounting
+from search.grading import group_equivalent
 from search.selection import SELECTIONS
 from search.verifier import AGGREGATIONS
 
@@ -138,10 +139,11 @@ class SearchResult:
 
 
 def pick(candidates: Sequence[Candidate], select: str) -> tuple[str | None, list[str]]:
-    """The answer chosen by `select` and the best-scoring candidate that gives it."""
-    answers = [c.answer for c in candidates]
+    """The answer chosen by `select` (equivalent answers count as one) and the best-scoring
+    candidate that gives it."""
+    answers = group_equivalent([c.answer for c in candidates])
     answer = SELECTIONS[select](answers, [c.score for c in candidates])
     if answer is None:
         return None, []
-    best = max((c for c in candidates if c.answer == answer), key=lambda c: c.score)
-    return answer, list(best.steps)
+    best = max((c for c, a in zip(candidates, answers, strict=True) if a == answer), key=lambda c: c.score)
+    return best.answer, list(best.steps)

@@ -126,6 +126,9 @@ def test_pick_takes_the_best_candidate_of_the_chosen_answer():
     assert pick(candidates, "naive") == ("1", ["a"])
     assert pick(candidates, "majority") == ("2", ["c"])
     assert pick([Candidate(["x"], None, score=1.0)], "weighted") == (None, [])
+    equivalent = [Candidate(["a"], "0.5", score=0.4), Candidate(["b"], "\\frac{1}{2}", score=0.5),
+                  Candidate(["c"], "3", score=0.8)]  # fmt: skip
+    assert pick(equivalent, "weighted") == ("\\frac{1}{2}", ["b"])  # 0.9 for one half, as one answer
 
 
 def test_strategy_specs_and_impossible_budgets():
