@@ -1,0 +1,195 @@
+"""Public PRM datasets to our stepwise schema (prompt, completions, labels in [0, 1]).
+
+    python -m data.importers --format prm800k --input phase2_train.jsonl --output_dir outputs/prm800k
+    python -m data.importers --format math-shepherd --input math-shepherd.jsonl --output_dir outputs/shepherd
+
+PRM800K (openai/prm800k, `data/*.jsonl`): one labelled solution per line. The trajectory is
+the chosen completion of each step (or the human-written one); where labelling stopped at an
+error (no chosen completion) the first completion rated -1 ends it. Ratings +1 -> 1.0, -1 ->
+0.0, 0 (neutral: right but no progress) -> `neutral_label` (default 1.0, as OpenR and most
+PRM work). Solutions marked `bad_problem` or `give_up` are skipped and counted. The final
+`# Answer` block of a step becomes the format's answer line, with that step's label.
+
+Math-Shepherd (peiyi9979/Math-Shepherd): `input` is the question then `Step k: ... ки` per
+step; `label` is the same text with each `ки` replaced by `+` or `-`. The last step's
+"The answer is: X" becomes the answer line, with the last step's label.
+
+Steps are re-joined so that none contains the step separator (blank lines inside a step
+become single newlines) and every output row passes the PRM trainer's row checks. Rows
+that cannot be read are skipped and counted by reason; the counts go to `report.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict
+
+from data.prm_dataset import split_of
+from search.config import UserError, cli, parse_config
+from search.step_format import StepFormat, get_format
+
+RATING = {1: 1.0, -1: 0.0}
+SHEPHERD_TAG = "ки"
+_STEP_NUMBER = re.compile(r"^Step \d+:\s*")
+_SHEPHERD_ANSWER = "The answer is:"
+
+
+def clean_step(text: str, fmt: StepFormat) -> str:
+    """A step that cannot be mistaken for two: separators inside it collapsed to single newlines."""
+    text = text.strip()
+    while fmt.step_separator in text:
+        text = text.replace(fmt.step_separator, "\n" if fmt.step_separator != "\n" else " ")
+    return text
+
+
+def with_answer_line(steps: list[str], labels: list[float], answer: str | None, fmt: StepFormat):
+    """Steps plus the answer line (labelled like the step that stated it)."""
+    answer_label = labels[-1] if labels else 1.0
+    steps = [clean_step(s, fmt) for s in steps]
+    keep = [i for i, s in enumerate(steps) if s]  # "Step 4: The answer is: 18" leaves an empty body
+    steps, labels = [steps[i] for i in keep], [labels[i] for i in keep]
+    if answer:
+        steps.append(fmt.answer_step(clean_step(answer, fmt)))
+        labels.append(answer_label)
+    return steps, labels
+
+
+def prm800k_rows(lines: Iterable[dict], fmt: StepFormat, neutral_label: float, skipped: Counter) -> list[dict]:
+    rows = []
+    for line in lines:
+        label = line.get("label") or {}
+        if label.get("finish_reason") in ("bad_problem", "give_up"):
+            skipped[f"finish_reason {label['finish_reason']}"] += 1
+            continue
+        steps, labels = [], []
+        for step in label.get("steps", []):
+            chosen, human = step.get("chosen_completion"), step.get("human_completion")
+            if chosen is not None:
+                completion = step["completions"][chosen]
+            elif human is not None:
+                completion = {"text": human["text"] if isinstance(human, dict) else human, "rating": 1}
+            else:  # labelling stopped here: the first completion rated wrong is the error
+                completion = next((c for c in step.get("completions", []) if c.get("rating") == -1), None)
+                if completion is None:
+                    break
+            rating = completion.get("rating")
+            steps.append(completion["text"])
+            labels.append(neutral_label if rating == 0 else RATING.get(rating, 0.0))
+            if chosen is None and human is None:
+                break
+        answer = None
+        if steps and "# Answer" in steps[-1]:
+            steps[-1], _, answer = steps[-1].partition("# Answer")
+            answer = answer.strip()
+        steps, labels = with_answer_line(steps, labels, answer, fmt)
+        if not steps:
+            skipped["no labelled step"] += 1
+            continue
+        question = line["question"]["problem"]
+        gold = line["question"].get("ground_truth_answer")
+        rows.append({"prompt": fmt.prompt(question), "completions": steps, "labels": labels, "question": question,
+                     "gold": gold, "source": "prm800k"})  # fmt: skip
+    return rows
+
+
+def math_shepherd_rows(lines: Iterable[dict], fmt: StepFormat, skipped: Counter) -> list[dict]:
+    rows = []
+    for line in lines:
+        text, tagged = line.get("input", ""), line.get("label", "")
+        first = text.find("Step 1:")
+        tags = [m.start() for m in re.finditer(SHEPHERD_TAG, text)]
+        if first < 0 or not tags:
+            skipped["no tagged step"] += 1
+            continue
+        # the i-th tag (2 letters) sits i characters earlier in the label text (1 character per tag)
+        marks = [tagged[at - i : at - i + 1] for i, at in enumerate(tags)]
+        if len(tagged) != len(text) - len(tags) or any(mark not in ("+", "-") for mark in marks):
+            skipped["label does not match input"] += 1
+            continue
+        bounds = [first, *(at + len(SHEPHERD_TAG) for at in tags[:-1])]
+        steps = [_STEP_NUMBER.sub("", text[start:end].strip()) for start, end in zip(bounds, tags, strict=True)]
+        labels = [1.0 if mark == "+" else 0.0 for mark in marks]
+        answer = None
+        if _SHEPHERD_ANSWER in steps[-1]:
+            steps[-1], _, answer = steps[-1].partition(_SHEPHERD_ANSWER)
+            answer = answer.strip()
+        steps, labels = with_answer_line(steps, labels, answer, fmt)
+        question = text[:first].strip()
+        rows.append({"prompt": fmt.prompt(question), "completions": steps, "labels": labels, "question": question,
+                     "gold": answer, "source": f"math-shepherd/{line.get('task', '')}"})  # fmt: skip
+    return rows
+
+
+@dataclass
+class ImportConfig:
+    format: str = "prm800k"  # or math-shepherd
+    input: str = ""  # the public file (JSONL)
+    output_dir: str = ""
+    step_format: str = "math"  # the step format the PRM will be trained and used with
+    neutral_label: float = 1.0  # PRM800K rating 0
+    validation_fraction: float = 0.05
+    seed: int = 0
+    limit: int | None = None  # only the first rows of the input
+
+    def __post_init__(self) -> None:
+        if self.format not in ("prm800k", "math-shepherd"):
+            raise ValueError(f"format must be prm800k or math-shepherd, got {self.format!r}")
+        get_format(self.step_format)
+        if not 0 <= self.neutral_label <= 1:
+            raise ValueError("neutral_label must be in [0, 1]")
+
+
+CONFIG_TYPES = (ImportConfig,)
+
+
+def read_jsonl(path: Path, limit: int | None, skipped: Counter) -> list[dict]:
+    lines = []
+    for line in path.read_text().splitlines()[:limit]:
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            skipped["not JSON"] += 1
+    return lines
+
+
+@cli
+def main(argv: list[str] | None = None) -> DatasetDict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    source, out = Path(cfg.input), Path(cfg.output_dir or "")
+    if not source.is_file():
+        raise UserError(f"input not found: {cfg.input}")
+    if not cfg.output_dir:
+        raise UserError("--output_dir is required")
+    fmt, skipped = get_format(cfg.step_format), Counter()
+    lines = read_jsonl(source, cfg.limit, skipped)
+    try:
+        if cfg.format == "prm800k":
+            rows = prm800k_rows(lines, fmt, cfg.neutral_label, skipped)
+        else:
+            rows = math_shepherd_rows(lines, fmt, skipped)
+    except (KeyError, TypeError, IndexError) as err:
+        raise UserError(f"{source}: not in {cfg.format} format ({err.__class__.__name__}: {err})") from None
+    splits: dict[str, list[dict]] = {"train": [], "validation": []}
+    for row in rows:
+        splits[split_of(row["question"], cfg.seed, cfg.validation_fraction)].append(row)
+    dataset = DatasetDict({name: Dataset.from_list(r) for name, r in splits.items() if r})
+    if not dataset:
+        raise UserError(f"{source}: no row could be imported ({dict(skipped)})")
+    out.mkdir(parents=True, exist_ok=True)
+    dataset.save_to_disk(str(out / "dataset"))
+    report = {"format": cfg.format, "input": str(source), "rows_read": len(lines), "imported": len(rows),
+              "skipped": dict(skipped), "splits": {k: len(v) for k, v in dataset.items()},
+              "step_format": fmt.name}  # fmt: skip
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+    return dataset
+
+
+if __name__ == "__main__":
+    main()
