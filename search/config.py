@@ -13,7 +13,8 @@ import difflib
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import MISSING, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,58 @@ def load_recipe(path: str | Path, known: set[str]) -> dict[str, Any]:
 
 
 def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
-    """Instances of `types` from `--config RECIPE` (optional) and CLI overrides."""
+    """Instances of `types` from `--config RECIPE` (optional) and CLI overrides.
+
+    With `--dry-run` the recipe and flags are validated, the settings that differ from the
+    defaults are printed, and the program exits (status 0) before loading or writing anything.
+    """
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
-    known_args, rest = pre.parse_known_args(argv)
+    pre.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true")
+    known_args, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
     parser = _Parser(list(types))
     if known_args.config:
         known = {f.name for t in types for f in fields(t) if f.init}
         parser.set_defaults(**load_recipe(known_args.config, known))
+    notes = []
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=rest))
+        configs = _parse(parser, rest)
+    except UserError as err:
+        if not (known_args.dry_run and "bf16" in str(err)):
+            raise
+        notes.append("bf16 needs a GPU, which this machine lacks: checked with bf16 off")
+        configs = _parse(parser, [*rest, "--bf16", "false"])
+    if known_args.dry_run:
+        print(dry_run_summary(configs, known_args.config, notes))
+        sys.exit(0)
+    return configs
+
+
+def _parse(parser: HfArgumentParser, args: list[str]) -> tuple:
+    try:
+        return tuple(parser.parse_args_into_dataclasses(args=args))
     except (ValueError, TypeError) as err:  # raised by a dataclass's own validation
         raise UserError(str(err).splitlines()[0]) from None
+
+
+def dry_run_summary(configs: Sequence[Any], recipe: str | None, notes: Sequence[str]) -> str:
+    """The settings a run would use that differ from the defaults, as YAML."""
+    lines = [f"dry run: recipe {recipe or '(none)'} is valid; nothing was loaded or written", *notes]
+    for config in configs:
+        changed = {}
+        for f in fields(config):
+            if not f.init:
+                continue
+            default = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            value = getattr(config, f.name)
+            if value != default:
+                if isinstance(value, Enum):
+                    value = value.value
+                plain = isinstance(value, str | int | float | bool | list | type(None))
+                changed[f.name] = value if plain else str(value)
+        lines.append(f"{type(config).__name__}:")
+        lines += [f"  {line}" for line in yaml.safe_dump(changed, sort_keys=False).splitlines()] if changed else []
+    return "\n".join(lines)
 
 
 def check_model_path(path: str | Path, what: str) -> str:

@@ -1,5 +1,6 @@
 """Questions for a runtime run: a JSONL file, one object per line with `question` and `answer`
-(the gold answer), optional `id` (default: the line number) and `level` (kept in the results)."""
+(the gold answer), optional `id` (default: the line number) and `level` (kept in the results).
+MATH-500's own field names are read too: `problem` for the question, `unique_id` for the id."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def load_questions(path: str | Path) -> list[Question]:
             raise UserError(f"{where}: not a JSON object") from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: not a JSON object")
+        if "question" not in row and "problem" in row:
+            row["question"] = row["problem"]
         for key in ("question", "answer"):
             if not isinstance(row.get(key), str | int | float) or not str(row[key]).strip():
                 raise UserError(f"{where}: missing or empty {key!r}")
-        qid = str(row.get("id", line_no))
+        qid = str(row.get("id", row.get("unique_id", line_no)))
         if qid in seen:
             raise UserError(f"{where}: duplicate id {qid!r}")
         seen.add(qid)

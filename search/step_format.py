@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from search.grading import last_boxed
+
 CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
 
 
@@ -68,9 +70,11 @@ class StepFormat:
         return step.startswith(self.answer_prefix)
 
     def final_answer(self, steps: Sequence[str]) -> str | None:
-        """The answer stated by the last step, or None if the solution has no answer line."""
-        if not steps or not self.is_answer_step(steps[-1]):
+        """The answer stated by the last step (its answer line, else its last `\\boxed{}`), or None."""
+        if not steps:
             return None
+        if not self.is_answer_step(steps[-1]):
+            return last_boxed(steps[-1])  # how instruct models state answers
         answer = steps[-1][len(self.answer_prefix) :].strip()
         return answer or None
 

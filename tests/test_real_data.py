@@ -78,3 +78,14 @@ def test_equivalent_answers_and_extraction():
 
 def test_a_pathological_answer_is_bounded_by_the_timeout():
     assert answers_match("(" * 300 + "1" + ")" * 300 + "+x", "1", timeout_s=1) is False
+
+
+@needs_real
+def test_gsm8k_exports_to_the_runtime_question_format(tmp_path):
+    from data import export_questions
+    from search.questions import load_questions
+
+    out = tmp_path / "gsm8k.jsonl"
+    export_questions.main(["--task", "gsm8k", "--source", str(REAL / "gsm8k_test.jsonl"), "--out", str(out)])
+    questions = load_questions(out)
+    assert len(questions) == 1319 and questions[0].gold == "18"
