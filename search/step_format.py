@@ -18,6 +18,7 @@ from typing import Any
 from search.grading import last_boxed
 
 CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
+ATTEMPT_HEADER, REVISION_HEADER = "Attempt:", "Revision:"  # revision prompts (see `revision_prompt`)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,26 @@ class StepFormat:
     def extract_answer(self, solution: str) -> str | None:
         """The final answer of a solution text, or None."""
         return self.final_answer(self.split_steps(solution))
+
+    # ---- revisions ----------------------------------------------------------------------
+    def revision_prompt(self, question: str, attempts: Sequence[Sequence[str]]) -> str:
+        """The prompt of a revision model: the question, its previous attempts (oldest first, each
+        under the line `Attempt:`), then `Revision:`; the completion is a solution in this format.
+
+            Q:((2+7)*3)-5        <- arith; every format keeps its own template and separator
+            Attempt:
+            2+7=9
+            9*3=28
+            28-5=23
+            A:23
+            Revision:
+
+        The history sits inside the template's question slot, so `question_of`, `encode` and a
+        verifier see an ordinary prompt (the revision ORM scores the completion in context).
+        """
+        sep = self.step_separator
+        history = "".join(f"{sep}{ATTEMPT_HEADER}{sep}" + sep.join(steps) for steps in attempts)
+        return self.prompt(f"{question}{history}{sep}{REVISION_HEADER}")
 
     # ---- tokens -------------------------------------------------------------------------
     def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
