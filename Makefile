@@ -10,7 +10,7 @@ PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
 QUESTIONS := $(OUT)/test_questions.jsonl
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ $(QUESTIONS): $(POLICY)/model.safetensors
 # per-question results in outputs/arith-tiny/search/results.jsonl, resumable; ends with the summary table.
 search: $(PRM)/model.safetensors $(QUESTIONS)
 	$(BIN)/python -m search run --config $(RECIPES)/search.yaml $(ARGS)
+
+# Revision trajectories (Snell et al.) from the policy (trained first if missing); resumable.
+build-revision-data: $(POLICY)/model.safetensors
+	$(BIN)/python -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
 
 # The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
 verifier-gap: $(PRM)/model.safetensors

@@ -14,6 +14,7 @@ ENTRY_POINTS = {
     "prm_data": "data.build_prm_data",
     "prm": "training.prm",
     "search": "search.cli",
+    "revision_data": "data.build_revision_data",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

@@ -1,0 +1,200 @@
+"""Build revision-model training data from a policy (Snell et al.).
+
+    python -m data.build_revision_data --config recipes/arith-tiny/revision_data.yaml
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 \\
+        -m data.build_revision_data --config recipes/arith-tiny/revision_data.yaml
+
+For each fresh training question the policy samples `samples_per_question` answers at
+`temperature` (paper: 64); answers without an answer line or with an empty step are dropped
+and counted; each correct answer becomes one trajectory (`data.revision_trajectories`): up to
+4 distinct incorrect answers in context, the closest by edit distance last. A row is a prompt-completion
+pair: `prompt` = `StepFormat.revision_prompt(question, attempts)`, `completion` = the correct
+answer's steps. Questions with no correct or no incorrect answer are skipped and counted; rows
+longer than `max_length` tokens are dropped and counted, never truncated. Same sharding,
+resume and determinism as the PRM-data builder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
+from datasets import Dataset, DatasetDict
+from tqdm.auto import tqdm
+
+from data.arith import ArithQuestion, ArithTask, check_solution
+from data.build_prm_data import check_settings
+from data.prm_dataset import split_of
+from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
+from data.shards import ShardWriter, read_all
+from search.config import UserError, cli, parse_config
+from search.generator import Generator, SamplingParams, stable_seed
+from search.hf_generator import HFGenerator
+from search.step_format import StepFormat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RevisionDataConfig:
+    policy: str = "outputs/arith-tiny/policy"
+    output_dir: str = "outputs/arith-tiny/revision_data"
+    questions_per_level: int = 50  # fresh training questions (never the policy's held-out ones)
+    validation_fraction: float = 0.1  # of questions
+    samples_per_question: int = 16  # Snell et al.: 64
+    temperature: float = 1.0  # "a higher temperature" than search's
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    max_incorrect: int = CONTEXT_ATTEMPTS  # k ~ U{0..max_incorrect}
+    max_length: int = 512  # prompt + completion tokens; longer rows are dropped and counted
+    seed: int = 0
+    questions_per_chunk: int = 16
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.questions_per_level < 1 or self.samples_per_question < 2:
+            raise ValueError("questions_per_level must be >= 1 and samples_per_question >= 2")
+        if not 0 <= self.max_incorrect <= CONTEXT_ATTEMPTS:
+            raise ValueError(f"max_incorrect must be in 0..{CONTEXT_ATTEMPTS} (the attempts a prompt holds)")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError("validation_fraction must be in [0, 1)")
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
+
+
+CONFIG_TYPES = (RevisionDataConfig,)
+
+
+def revision_chunk(
+    questions: list[ArithQuestion],
+    generator: Generator,
+    fmt: StepFormat,
+    cfg: RevisionDataConfig,
+    count_tokens: Callable[[str], int],
+) -> list[dict]:
+    """One record per question: its trajectories as rows, and what was dropped or skipped."""
+    params = SamplingParams(cfg.temperature, cfg.top_p, cfg.max_new_tokens)
+    seeds = [stable_seed(cfg.seed, "revision-samples", q.text) for q in questions]
+    samples = generator.generate([fmt.prompt(q.text) for q in questions], params, cfg.samples_per_question, seeds)
+    records = []
+    for q, gens in zip(questions, samples, strict=True):
+        counts: Counter = Counter()
+        correct, incorrect = [], []
+        for gen in gens:
+            check = check_solution(q, gen.text, fmt)
+            if check.final_answer is None:
+                counts["no_answer"] += 1
+            elif any(not step.strip() for step in check.steps):
+                counts["empty_step"] += 1
+            else:
+                (correct if check.correct else incorrect).append(fmt.step_separator.join(check.steps))
+        distinct = list(dict.fromkeys(incorrect))  # an attempt shown twice teaches nothing new
+        rows = []
+        if not correct or not incorrect:
+            counts["skipped_no_correct" if not correct else "skipped_no_incorrect"] += 1
+        else:
+            rng = random.Random(stable_seed(cfg.seed, "trajectories", q.text))
+            for t in build_trajectories(correct, distinct, rng, cfg.max_incorrect):
+                attempts = [a.split(fmt.step_separator) for a in t.context]
+                prompt = fmt.revision_prompt(q.text, attempts)
+                completion = fmt.render_steps(t.target.split(fmt.step_separator))
+                if count_tokens(prompt + completion) + 1 > cfg.max_length:  # + EOS
+                    counts["too_long"] += 1
+                    continue
+                rows.append({"prompt": prompt, "completion": completion, "question": q.text, "level": q.level,
+                             "gold": q.answer, "k": len(t.context)})  # fmt: skip
+        records.append({"question": q.text, "counts": dict(counts), "rows": rows,
+                        "correct": len(correct), "incorrect": len(incorrect)})  # fmt: skip
+    return records
+
+
+def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> DatasetDict:
+    """Dataset (train/validation by question), JSONL per split, report.json and a dataset card."""
+    by_question = {r["question"]: r for r in records}
+    missing = [q.text for q in questions if q.text not in by_question]
+    if missing:
+        raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]!r}); rerun to finish")
+    splits: dict[str, list[dict]] = {"train": [], "validation": []}
+    counts: Counter = Counter()
+    for q in questions:
+        record = by_question[q.text]
+        counts.update(record["counts"])
+        splits[split_of(q.text, cfg.seed, cfg.validation_fraction)] += record["rows"]
+    dataset = DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows})
+    if not dataset:
+        raise UserError(f"no trajectory survived ({dict(counts)}): sample more answers or use easier questions")
+    dataset.save_to_disk(str(out / "dataset"))
+    for name, split in dataset.items():
+        split.to_json(str(out / f"{name}.jsonl"))
+    ks = Counter(row["k"] for rows in splits.values() for row in rows)
+    report = {
+        "questions": len(questions),
+        "rows": {name: len(split) for name, split in dataset.items()},
+        "dropped_or_skipped": dict(counts),
+        "previous_attempts_k": {str(k): ks[k] for k in sorted(ks)},
+        "settings": cfg.settings(),
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    card = [
+        "# Revision trajectories (Snell et al. 2024)",
+        "",
+        f"From `{cfg.policy}`: {len(questions)} questions x {cfg.samples_per_question} answers at T={cfg.temperature}.",
+        "Columns: `prompt` (question + previous incorrect attempts, the closest by edit distance last),",
+        "`completion` (a correct answer), `question`, `level`, `gold`, `k` (attempts in context).",
+        "",
+        "```json",
+        json.dumps({k: v for k, v in report.items() if k != "settings"}, indent=2),
+        "```",
+    ]
+    (out / "README.md").write_text("\n".join(card) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "settings"}))
+    return dataset
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+    task = ArithTask.load(cfg.policy)
+    fmt = task.step_format
+    try:
+        questions = task.splits(cfg.questions_per_level, train_stream="revision", distinct_train=True).train
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    out = Path(cfg.output_dir)
+    if state.is_main_process:
+        check_settings(out, cfg)
+    state.wait_for_everyone()
+    done = {r["question"] for r in read_all(out / "shards")}
+    mine = [q for i, q in enumerate(questions) if i % state.num_processes == state.process_index]
+    todo = [q for q in mine if q.text not in done]
+    if todo:
+        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
+        count_tokens = lambda text: len(generator.tokenizer(text)["input_ids"])  # noqa: E731
+        writer = ShardWriter(out / "shards" / f"rank{state.process_index}-of-{state.num_processes}.jsonl")
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"questions (rank {state.process_index})")
+        for start in range(0, len(todo), cfg.questions_per_chunk):
+            chunk = todo[start : start + cfg.questions_per_chunk]
+            for record in revision_chunk(chunk, generator, fmt, cfg, count_tokens):
+                writer.write(record)
+            bar.update(len(chunk))
+        writer.close()
+        bar.close()
+    state.wait_for_everyone()
+    if state.is_main_process:
+        write_revision_dataset(out, questions, read_all(out / "shards"), cfg)
+    return out
+
+
+if __name__ == "__main__":
+    main()
