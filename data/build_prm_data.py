@@ -14,21 +14,15 @@ validation split by question), JSONL exports, a dataset card and the reports.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from accelerate import PartialState
-from accelerate.utils import parse_flag_from_env
-from tqdm.auto import tqdm
-
-from data.arith import ArithQuestion, ArithTask, check_solution
+from data.arith import ArithQuestion, check_solution
 from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
-from data.shards import ShardWriter, read_all
-from search.config import UserError, cli, parse_config
+from data.shards import run_sharded, start_build
+from search.config import cli, parse_config
 from search.generator import Generator, SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
 from search.step_format import StepFormat
@@ -139,54 +133,20 @@ def stepwise_row(q: ArithQuestion, index: int, check, labeled: LabeledSolution, 
     }
 
 
-def check_settings(out: Path, cfg: PRMDataConfig) -> None:
-    """Refuse to resume into a folder built with other settings."""
-    path = out / "settings.json"
-    if path.exists():
-        if json.loads(path.read_text()) != cfg.settings():
-            raise UserError(f"{out} holds data built with other settings: use another output_dir or delete it")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cfg.settings(), indent=2))
-
-
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # PartialState, unlike Accelerator, ignores ACCELERATE_USE_CPU: without cpu=True a CPU run
-    # under `accelerate launch` would silently be N copies of a single process.
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
-    log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
-    task = ArithTask.load(cfg.policy)
+    state, task, questions, out = start_build(cfg, train_stream="prm")
     fmt = task.step_format
-    try:
-        questions = task.splits(cfg.questions_per_level, train_stream="prm", distinct_train=True).train
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    out = Path(cfg.output_dir)
-    if state.is_main_process:
-        check_settings(out, cfg)
-    state.wait_for_everyone()
 
-    done = {r["question"] for r in read_all(out / "shards")}
-    mine = [q for i, q in enumerate(questions) if i % state.num_processes == state.process_index]
-    todo = [q for q in mine if q.text not in done]
-    log.info("rank %d: %d questions, %d already done", state.process_index, len(mine), len(mine) - len(todo))
-    if todo:
+    def make_worker():
         generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
-        writer = ShardWriter(out / "shards" / f"rank{state.process_index}-of-{state.num_processes}.jsonl")
-        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"questions (rank {state.process_index})")
-        for start in range(0, len(todo), cfg.questions_per_chunk):
-            chunk = todo[start : start + cfg.questions_per_chunk]
-            for record in label_chunk(chunk, generator, fmt, cfg):
-                writer.write(record)
-            bar.update(len(chunk))
-        writer.close()
-        bar.close()
-    state.wait_for_everyone()
+        return lambda chunk: label_chunk(chunk, generator, fmt, cfg)
+
+    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
     if state.is_main_process:
-        write_prm_dataset(out, questions, read_all(out / "shards"), cfg)
+        write_prm_dataset(out, questions, records, cfg)
     return out
 
 

@@ -24,17 +24,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
-from accelerate import PartialState
-from accelerate.utils import parse_flag_from_env
 from datasets import Dataset, DatasetDict
-from tqdm.auto import tqdm
 
-from data.arith import ArithQuestion, ArithTask, check_solution
-from data.build_prm_data import check_settings
+from data.arith import ArithQuestion, check_solution
 from data.prm_dataset import split_of
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
-from data.shards import ShardWriter, read_all
+from data.shards import run_sharded, start_build
 from search.config import UserError, cli, parse_config
 from search.generator import Generator, SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
@@ -164,35 +159,17 @@ def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: l
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
-    task = ArithTask.load(cfg.policy)
+    state, task, questions, out = start_build(cfg, train_stream="revision")
     fmt = task.step_format
-    try:
-        questions = task.splits(cfg.questions_per_level, train_stream="revision", distinct_train=True).train
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    out = Path(cfg.output_dir)
-    if state.is_main_process:
-        check_settings(out, cfg)
-    state.wait_for_everyone()
-    done = {r["question"] for r in read_all(out / "shards")}
-    mine = [q for i, q in enumerate(questions) if i % state.num_processes == state.process_index]
-    todo = [q for q in mine if q.text not in done]
-    if todo:
+
+    def make_worker():
         generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
         count_tokens = lambda text: len(generator.tokenizer(text)["input_ids"])  # noqa: E731
-        writer = ShardWriter(out / "shards" / f"rank{state.process_index}-of-{state.num_processes}.jsonl")
-        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"questions (rank {state.process_index})")
-        for start in range(0, len(todo), cfg.questions_per_chunk):
-            chunk = todo[start : start + cfg.questions_per_chunk]
-            for record in revision_chunk(chunk, generator, fmt, cfg, count_tokens):
-                writer.write(record)
-            bar.update(len(chunk))
-        writer.close()
-        bar.close()
-    state.wait_for_everyone()
+        return lambda chunk: revision_chunk(chunk, generator, fmt, cfg, count_tokens)
+
+    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
     if state.is_main_process:
-        write_revision_dataset(out, questions, read_all(out / "shards"), cfg)
+        write_revision_dataset(out, questions, records, cfg)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Append-only JSONL shards: one record per finished work item, resumable after a kill.
+"""Sharded, resumable data builds: append-only JSONL shards, one record per finished question.
 
 Each process appends to its own file; a record is written in one `write` and flushed, so a
 kill leaves at most one torn last line, which readers skip and writers cut off.
@@ -7,9 +7,21 @@ kill leaves at most one torn last line, which readers skip and writers cut off.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env
+from tqdm.auto import tqdm
+
+from data.arith import ArithQuestion, ArithTask
+from search.config import UserError
+
+log = logging.getLogger(__name__)
 
 
 def read_records(path: Path) -> Iterator[dict]:
@@ -48,3 +60,69 @@ class ShardWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def process_state() -> PartialState:
+    """This process among those `accelerate launch` started (one without a launcher).
+
+    PartialState, unlike Accelerator, ignores ACCELERATE_USE_CPU: without cpu=True a CPU run
+    under `accelerate launch` would silently be N copies of a single process.
+    """
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+
+
+def run_sharded(
+    questions: Sequence[Any],
+    out: Path,
+    state: PartialState,
+    chunk_size: int,
+    make_worker: Callable[[], Callable[[list], list[dict]]],
+) -> list[dict]:
+    """Deal questions round-robin to the processes; each runs the worker over its unfinished ones,
+    chunk by chunk, appending one record per question (with a "question" key = `q.text`) to its
+    own shard. Returns every record once all processes are done. The worker is only built (say,
+    a model loaded) when this process has work left."""
+    done = {r["question"] for r in read_all(out / "shards")}
+    mine = [q for i, q in enumerate(questions) if i % state.num_processes == state.process_index]
+    todo = [q for q in mine if q.text not in done]
+    if todo:
+        work = make_worker()
+        writer = ShardWriter(out / "shards" / f"rank{state.process_index}-of-{state.num_processes}.jsonl")
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"questions (rank {state.process_index})")
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            for record in work(chunk):
+                writer.write(record)
+            bar.update(len(chunk))
+        writer.close()
+        bar.close()
+    state.wait_for_everyone()
+    return read_all(out / "shards")
+
+
+def check_settings(out: Path, cfg) -> None:
+    """Refuse to resume into a folder built with other settings (`cfg.settings()`)."""
+    path = out / "settings.json"
+    if path.exists():
+        if json.loads(path.read_text()) != cfg.settings():
+            raise UserError(f"{out} holds data built with other settings: use another output_dir or delete it")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cfg.settings(), indent=2))
+
+
+def start_build(cfg, train_stream: str) -> tuple[PartialState, ArithTask, list[ArithQuestion], Path]:
+    """This process, the policy's task, the build's fresh training questions (stream `train_stream`,
+    never the policy's held-out ones) and its output folder, whose settings are checked."""
+    state = process_state()
+    log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
+    task = ArithTask.load(cfg.policy)
+    try:
+        questions = task.splits(cfg.questions_per_level, train_stream=train_stream, distinct_train=True).train
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    out = Path(cfg.output_dir)
+    if state.is_main_process:
+        check_settings(out, cfg)
+    state.wait_for_everyone()
+    return state, task, questions, out
