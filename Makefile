@@ -9,8 +9,9 @@ POLICY := $(OUT)/policy
 PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
 QUESTIONS := $(OUT)/test_questions.jsonl
+REV_DATA := $(OUT)/revision_data
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,6 +78,13 @@ search: $(PRM)/model.safetensors $(QUESTIONS)
 # Revision trajectories (Snell et al.) from the policy (trained first if missing); resumable.
 build-revision-data: $(POLICY)/model.safetensors
 	$(BIN)/python -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
+
+$(REV_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
+	$(MAKE) build-revision-data
+
+# The revision model: SFT of the policy on revision trajectories (both built first if missing).
+train-revision: $(REV_DATA)/dataset/dataset_dict.json
+	$(BIN)/python -m training.revision --config $(RECIPES)/revision.yaml $(ARGS)
 
 # The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
 verifier-gap: $(PRM)/model.safetensors

@@ -49,7 +49,7 @@ class RevisionDataConfig:
     top_p: float = 1.0
     max_new_tokens: int = 160
     max_incorrect: int = CONTEXT_ATTEMPTS  # k ~ U{0..max_incorrect}
-    max_length: int = 512  # prompt + completion tokens; longer rows are dropped and counted
+    max_length: int = 256  # prompt + completion tokens (at most the policy's context); longer rows dropped, counted
     seed: int = 0
     questions_per_chunk: int = 16
     batch_size: int = 256
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> Path:
 
     def make_worker():
         generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
+        context = getattr(generator.model.config, "max_position_embeddings", None)
+        if context is not None and context < cfg.max_length:
+            raise UserError(f"max_length {cfg.max_length} exceeds the policy's context of {context} tokens")
         count_tokens = lambda text: len(generator.tokenizer(text)["input_ids"])  # noqa: E731
         return lambda chunk: revision_chunk(chunk, generator, fmt, cfg, count_tokens)
 

@@ -7,6 +7,7 @@ from data import build_revision_data
 from data.arith import ArithQuestion, check_solution
 from data.build_revision_data import RevisionDataConfig, revision_chunk
 from search.step_format import ARITH
+from tests.conftest import ROOT
 from tests.fakes import ScriptedGenerator
 
 Q = ArithQuestion(start=2, ops=(("+", 7), ("*", 3)))  # (2+7)*3 = 27
@@ -60,3 +61,28 @@ def test_builder_end_to_end_resumes_to_the_same_dataset(tiny_policy, tmp_path):
     assert {k: v.to_list() for k, v in again.items()} == {k: v.to_list() for k, v in data.items()}
     with pytest.raises(SystemExit):  # other settings into the same folder
         build_revision_data.main([*args, "--output_dir", str(first), "--samples_per_question", "8"])
+
+
+def test_revision_model_trains_on_completions_and_loads(tiny_policy, tmp_path):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from search.step_format import CONFIG_KEY
+    from training import revision
+    from training.sft import IGNORE, tokenize_example
+
+    data = tmp_path / "data"
+    build_revision_data.main(["--policy", str(tiny_policy), "--questions_per_level", "4", "--samples_per_question",
+                              "6", "--validation_fraction", "0.3", "--max_new_tokens", "40",
+                              "--output_dir", str(data)])  # fmt: skip
+    recipe = str(ROOT / "recipes/arith-tiny/revision.yaml")
+    out = revision.main(["--config", recipe, "--model_name_or_path", str(tiny_policy),
+                         "--dataset", str(data / "dataset"), "--output_dir", str(tmp_path / "rev"), "--max_steps", "3",
+                         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+                         "--disable_tqdm", "true"])  # fmt: skip
+    assert AutoModelForCausalLM.from_pretrained(out) is not None and (out / "task.json").is_file()
+    assert getattr(AutoConfig.from_pretrained(out), CONFIG_KEY) == ARITH.to_dict()
+    row = load_from_disk(str(data / "dataset"))["train"][0]  # the loss covers the completion only
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    example = tokenize_example(tokenizer, ARITH, row["prompt"], ARITH.split_steps(row["completion"]))
+    n_prompt = len(tokenizer(row["prompt"])["input_ids"])
+    assert example["labels"][:n_prompt] == [IGNORE] * n_prompt and IGNORE not in example["labels"][n_prompt:]

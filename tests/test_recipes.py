@@ -15,6 +15,7 @@ ENTRY_POINTS = {
     "prm": "training.prm",
     "search": "search.cli",
     "revision_data": "data.build_revision_data",
+    "revision": "training.revision",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

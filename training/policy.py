@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> Path:
     log.info("model: %.2fM parameters", model.num_parameters() / 1e6)
 
     def examples(questions):
-        return [(q.text, q.reference_steps()) for q in questions]
+        return [(fmt.prompt(q.text), q.reference_steps()) for q in questions]
 
     train = build_sft_dataset(tokenizer, fmt, examples(splits.train), cfg.max_length, "train")
     val = build_sft_dataset(tokenizer, fmt, examples(splits.validation), cfg.max_length, "validation")

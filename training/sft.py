@@ -13,9 +13,8 @@ IGNORE = -100
 log = logging.getLogger(__name__)
 
 
-def tokenize_example(tokenizer, fmt: StepFormat, question: str, steps: Sequence[str]) -> dict[str, list[int]]:
-    """input_ids of prompt + steps + EOS; labels mask the prompt with -100."""
-    prompt = fmt.prompt(question)
+def tokenize_example(tokenizer, fmt: StepFormat, prompt: str, steps: Sequence[str]) -> dict[str, list[int]]:
+    """input_ids of a rendered prompt + steps + EOS; labels mask the prompt with -100."""
     ids, _ = fmt.encode(tokenizer, prompt, steps)
     n_prompt = len(tokenizer(prompt)["input_ids"])
     ids.append(tokenizer.eos_token_id)
@@ -25,10 +24,10 @@ def tokenize_example(tokenizer, fmt: StepFormat, question: str, steps: Sequence[
 def build_sft_dataset(
     tokenizer, fmt: StepFormat, examples: Iterable[tuple[str, Sequence[str]]], max_length: int, name: str
 ) -> Dataset:
-    """Tokenized (question, steps) pairs; rows over `max_length` are dropped and counted, never cut."""
+    """Tokenized (rendered prompt, steps) pairs; rows over `max_length` are dropped and counted, never cut."""
     rows, dropped = [], 0
-    for question, steps in examples:
-        row = tokenize_example(tokenizer, fmt, question, steps)
+    for prompt, steps in examples:
+        row = tokenize_example(tokenizer, fmt, prompt, steps)
         if len(row["input_ids"]) > max_length:
             dropped += 1
             continue

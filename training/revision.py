@@ -1,0 +1,117 @@
+"""Revision model: SFT of the policy on revision trajectories (loss on the completion only).
+
+    python -m training.revision --config recipes/arith-tiny/revision.yaml
+    accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m training.revision --config ...
+
+Starts from the policy checkpoint (its step format and task travel along) and trains on the
+prompt-completion rows of `data.build_revision_data`: the prompt holds the question and the
+previous attempts, the completion is a correct answer.
+
+Checkpoint choice. Snell et al. keep a checkpoint a little past the validation-loss minimum,
+because the revision model is used on its own (on-policy) attempts, unlike the off-policy
+validation set. Here the run evaluates every `eval_steps` and, with `load_best_model_at_end`,
+keeps the minimum-validation-loss checkpoint: on the tiny task the validation questions'
+attempts come from the same policy as at test time, so the minimum is the honest choice.
+`train_metrics.json` keeps the validation curve, so another checkpoint can be picked from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets import DatasetDict, load_from_disk
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+
+from data.arith import ArithTask
+from search.config import UserError, check_model_path, cli, parse_config
+from search.step_format import StepFormat
+from training.collate import RightPadCollator
+from training.sft import build_sft_dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RevisionConfig:
+    model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy the revision model starts from
+    dataset: str = "outputs/arith-tiny/revision_data/dataset"
+    max_length: int = 256  # at most the model's context; longer rows are dropped and counted, never truncated
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8:
+            raise ValueError("max_length must be >= 8")
+
+
+CONFIG_TYPES = (RevisionConfig, TrainingArguments)
+
+
+def load_rows(path: str) -> DatasetDict:
+    if not Path(path).is_dir():
+        raise UserError(f"dataset not found: {path} (run make build-revision-data)")
+    data = load_from_disk(path)
+    if not isinstance(data, DatasetDict) or not {"train", "validation"} <= set(data):
+        raise UserError(f"{path}: expected a DatasetDict with train and validation splits")
+    missing = {"prompt", "completion"} - set(data["train"].column_names)
+    if missing:
+        raise UserError(f"{path}: missing columns {sorted(missing)}")
+    return data
+
+
+def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
+    out = []
+    for i, row in enumerate(rows):
+        steps = fmt.split_steps(row["completion"])
+        if fmt.question_of(row["prompt"]) is None or not steps:
+            raise UserError(f"{split} row {i}: prompt not in step format {fmt.name!r} or empty completion")
+        out.append((row["prompt"], steps))
+    return out
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    cfg, args = parse_config(CONFIG_TYPES, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.output_dir is None:
+        raise UserError("output_dir is required")
+    set_seed(args.seed)
+    policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
+    task = ArithTask.load(policy)
+    fmt = task.step_format
+    data = load_rows(cfg.dataset)
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    model = AutoModelForCausalLM.from_pretrained(policy)
+    context = getattr(model.config, "max_position_embeddings", None) or cfg.max_length
+    limit = min(cfg.max_length, context)  # never train past the model's context
+    if limit < cfg.max_length:
+        log.info("max_length %d exceeds the model's context: using %d", cfg.max_length, limit)
+    try:
+        train = build_sft_dataset(tokenizer, fmt, examples(data["train"], fmt, "train"), limit, "train")
+        val = build_sft_dataset(tokenizer, fmt, examples(data["validation"], fmt, "validation"), limit, "validation")
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=RightPadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics = trainer.evaluate()
+    out = Path(args.output_dir)
+    trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        shutil.copy(Path(policy) / ArithTask.FILE, out / ArithTask.FILE)  # the task travels with the model
+        history = trainer.state.log_history  # the validation curve, for picking another checkpoint
+        (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
+    log.info("saved revision model to %s (validation loss %.4f)", out, metrics["eval_loss"])
+    return out
+
+
+if __name__ == "__main__":
+    main()
