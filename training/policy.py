@@ -16,13 +16,12 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
 from data.arith import ArithConfig, ArithTask
 from search.config import UserError, check_model_path, cli, parse_config
 from search.step_format import CONFIG_KEY, get_format
-from training.collate import RightPadCollator
-from training.sft import build_sft_dataset
+from training.sft import build_sft_dataset, run_sft
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
 log = logging.getLogger(__name__)
@@ -89,18 +88,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     train = build_sft_dataset(tokenizer, fmt, examples(splits.train), cfg.max_length, "train")
     val = build_sft_dataset(tokenizer, fmt, examples(splits.validation), cfg.max_length, "validation")
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=val,
-        data_collator=RightPadCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-    )
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate()
+    trainer, metrics = run_sft(model, tokenizer, args, train, val)
     out = Path(args.output_dir)
-    trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         task.save(out)
         (out / "train_metrics.json").write_text(

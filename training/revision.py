@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
 
 from data.arith import ArithTask
 from search.config import UserError, check_model_path, cli, parse_config
 from search.step_format import StepFormat
-from training.collate import RightPadCollator
-from training.sft import build_sft_dataset
+from training.sft import build_sft_dataset, run_sft
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +92,8 @@ def main(argv: list[str] | None = None) -> Path:
         val = build_sft_dataset(tokenizer, fmt, examples(data["validation"], fmt, "validation"), limit, "validation")
     except ValueError as err:
         raise UserError(str(err)) from None
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=val,
-        data_collator=RightPadCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
-    )
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate()
+    trainer, metrics = run_sft(model, tokenizer, args, train, val)
     out = Path(args.output_dir)
-    trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         shutil.copy(Path(policy) / ArithTask.FILE, out / ArithTask.FILE)  # the task travels with the model
         history = trainer.state.log_history  # the validation curve, for picking another checkpoint

@@ -6,8 +6,10 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from datasets import Dataset
+from transformers import Trainer, TrainingArguments
 
 from search.step_format import StepFormat
+from training.collate import RightPadCollator
 
 IGNORE = -100
 log = logging.getLogger(__name__)
@@ -39,3 +41,22 @@ def build_sft_dataset(
     if not rows:
         raise ValueError(f"{name}: no example fits in {max_length} tokens")
     return Dataset.from_list(rows)
+
+
+def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Dataset) -> tuple[Trainer, dict]:
+    """Train (resumable), evaluate and save the model to `args.output_dir`.
+
+    Returns the trainer and the final metrics; the caller writes what travels with the model.
+    """
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        data_collator=RightPadCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics = trainer.evaluate()
+    trainer.save_model(str(args.output_dir))
+    return trainer, metrics
