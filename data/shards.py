@@ -1,7 +1,7 @@
 """Sharded, resumable data builds: append-only JSONL shards, one record per finished question.
 
-Each process appends to its own file; a record is written in one `write` and flushed, so a
-kill leaves at most one torn last line, which readers skip and writers cut off.
+Each process appends to its own file (`search.jsonl`: one record per line, flushed; a torn
+last line from a kill is skipped by readers and cut off by writers).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,14 @@ from tqdm.auto import tqdm
 
 from data.arith import ArithQuestion, ArithTask
 from search.config import UserError
+from search.jsonl import cut_torn_tail, read_jsonl
 
 log = logging.getLogger(__name__)
 
 
-def read_records(path: Path) -> Iterator[dict]:
-    """Complete records of one shard; a torn last line (from a kill) is skipped."""
-    if not path.exists():
-        return
-    with path.open() as f:
-        for line in f:
-            if not line.endswith("\n"):
-                return  # torn write: the job died here
-            yield json.loads(line)
-
-
 def read_all(directory: Path) -> list[dict]:
     """Records of every shard in a folder (written by any number of processes)."""
-    return [r for path in sorted(directory.glob("*.jsonl")) for r in read_records(path)]
+    return [r for path in sorted(directory.glob("*.jsonl")) for r in read_jsonl(path)]
 
 
 class ShardWriter:
@@ -45,12 +35,7 @@ class ShardWriter:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            data = path.read_bytes()
-            keep = data.rfind(b"\n") + 1
-            if keep != len(data):
-                with path.open("r+b") as f:
-                    f.truncate(keep)
+        cut_torn_tail(path)
         self.file = path.open("a")
 
     def write(self, record: dict) -> None:

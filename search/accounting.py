@@ -9,7 +9,7 @@ call) and for the verifier (every token it scored).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from search.generator import Generation
 
@@ -26,6 +26,9 @@ class Accounting:
         self.samples += len(gens)
         self.prompt_tokens += sum(g.prompt_tokens for g in gens)
         self.generated_tokens += sum(g.generated_tokens for g in gens)
+
+    def __add__(self, other: Accounting) -> Accounting:
+        return Accounting(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
 
     def flops(self, policy_params: int, verifier_params: int = 0) -> float:
         policy_tokens = self.prompt_tokens + self.generated_tokens

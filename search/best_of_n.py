@@ -30,12 +30,7 @@ class BestOfNSamples:
         if not 1 <= budget <= len(self.candidates):
             raise ValueError(f"budget {budget} outside 1..{len(self.candidates)} (the samples drawn)")
         candidates = self.candidates[:budget]
-        spent = Accounting(generations=budget)
-        for cost in self.costs[:budget]:
-            spent.samples += cost.samples
-            spent.prompt_tokens += cost.prompt_tokens
-            spent.generated_tokens += cost.generated_tokens
-            spent.verifier_tokens += cost.verifier_tokens
+        spent = sum(self.costs[:budget], Accounting(generations=budget))
         answer, solution = pick(candidates, select)
         return SearchResult(answer, solution, candidates, spent)
 
@@ -60,8 +55,9 @@ def sample_best_of_n(
     tokens = [0] * len(flat)
     if verifier is not None:
         scored = [k for k, s in enumerate(steps) if s]
-        scores_of_scored = verifier.score([prompts[flat[k][0]] for k in scored], [steps[k] for k in scored])
-        tokens_of_scored = verifier.count_tokens([prompts[flat[k][0]] for k in scored], [steps[k] for k in scored])
+        scored_prompts, scored_steps = [prompts[flat[k][0]] for k in scored], [steps[k] for k in scored]
+        scores_of_scored = verifier.score(scored_prompts, scored_steps)
+        tokens_of_scored = verifier.count_tokens(scored_prompts, scored_steps)
         for k, s, t in zip(scored, scores_of_scored, tokens_of_scored, strict=True):
             scores[k], tokens[k] = s, t
     out = [BestOfNSamples([], []) for _ in questions]

@@ -24,6 +24,7 @@ from transformers.utils import logging as hf_logging
 
 from search.config import UserError, cli, parse_config
 from search.grading import answers_match
+from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import Question, load_questions
 from search.runtime import Runtime
 from search.strategy import SearchResult, SearchSettings, StrategySpec
@@ -185,17 +186,10 @@ def _budgets(text: str) -> list[int]:
     return budgets
 
 
-def _read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
 def _done_keys(path: Path) -> set[tuple[str, str, int]]:
     """Keys of the rows already written; a torn last line (killed mid-write) is cut off first."""
-    if path.is_file():
-        text = path.read_text()
-        if text and not text.endswith("\n"):
-            path.write_text(text[: text.rfind("\n") + 1])
-    return {(r["id"], r["strategy"], r["budget"]) for r in _read_rows(path)}
+    cut_torn_tail(path)
+    return {(r["id"], r["strategy"], r["budget"]) for r in read_jsonl(path)}
 
 
 COSTS = ("generations", "generated_tokens", "verifier_tokens", "flops")  # means per question in the summary
@@ -203,7 +197,7 @@ COSTS = ("generations", "generated_tokens", "verifier_tokens", "flops")  # means
 
 def summarize(results: Path, ids: set[str], skipped: list[dict]) -> dict:
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for row in _read_rows(results):
+    for row in read_jsonl(results):
         if row["id"] in ids:
             groups[(row["strategy"], row["budget"])].append(row)
     table = []

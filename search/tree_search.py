@@ -96,8 +96,11 @@ def tree_search(
             st.accounting.add_generations(gens)
             candidates += [(st, extend(path, g, fmt, settings.max_new_tokens)) for g in gens]
         _score(candidates, spec.k if spec.name == "lookahead" else 0, generator, verifier, fmt, settings)
+        by_question: dict[int, list[_Path]] = {id(st): [] for st in states}
+        for st, path in candidates:
+            by_question[id(st)].append(path)
         for st in states:
-            mine = [c for s, c in candidates if s is st]
+            mine = by_question[id(st)]
             if spec.name == "dvts":
                 _keep_best_per_subtree(st, mine)
             else:
