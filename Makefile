@@ -10,8 +10,11 @@ PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
 QUESTIONS := $(OUT)/test_questions.jsonl
 REV_DATA := $(OUT)/revision_data
+REVISION := $(OUT)/revision
+REV_ORM_DATA := $(OUT)/revision_orm_data
+REV_ORM := $(OUT)/revision_orm
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report build-revision-orm-data train-revision-orm search-revisions clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,9 +85,34 @@ build-revision-data: $(POLICY)/model.safetensors
 $(REV_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
 	$(MAKE) build-revision-data
 
-# The revision model: SFT of the policy on revision trajectories (both built first if missing).
-train-revision: $(REV_DATA)/dataset/dataset_dict.json
+# The revision model: SFT of the policy on revision trajectories (both built first if missing),
+# then its report: accuracy along its own revision chains and how often answers flip.
+train-revision: $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
 	$(BIN)/python -m training.revision --config $(RECIPES)/revision.yaml $(ARGS)
+	$(BIN)/python -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
+
+$(REVISION)/model.safetensors: | install
+	$(MAKE) train-revision
+
+revision-report: $(REVISION)/model.safetensors $(QUESTIONS)
+	$(BIN)/python -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
+
+# The revision verifier: an ORM on the revision model's own graded attempts (resumable data build).
+build-revision-orm-data: $(REVISION)/model.safetensors
+	$(BIN)/python -m data.build_revision_orm_data --config $(RECIPES)/revision_orm_data.yaml $(ARGS)
+
+$(REV_ORM_DATA)/dataset/dataset_dict.json: | $(REVISION)/model.safetensors
+	$(MAKE) build-revision-orm-data
+
+train-revision-orm: $(REV_ORM_DATA)/dataset/dataset_dict.json
+	$(BIN)/python -m training.prm --config $(RECIPES)/revision_orm.yaml $(ARGS)
+
+$(REV_ORM)/model.safetensors: | install
+	$(MAKE) train-revision-orm
+
+# Sequential revisions at several sequential/parallel ratios vs parallel sampling, on the test questions.
+search-revisions: $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(BIN)/python -m search run --config $(RECIPES)/search_revisions.yaml $(ARGS)
 
 # The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
 verifier-gap: $(PRM)/model.safetensors

@@ -137,7 +137,7 @@ def stepwise_row(q: ArithQuestion, index: int, check, labeled: LabeledSolution, 
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state, task, questions, out = start_build(cfg, train_stream="prm")
+    state, task, questions, out = start_build(cfg, cfg.policy, train_stream="prm")
     fmt = task.step_format
 
     def make_worker():

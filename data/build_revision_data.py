@@ -24,12 +24,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 
 from data.arith import ArithQuestion, check_solution
-from data.prm_dataset import split_of
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
-from data.shards import run_sharded, start_build
+from data.shards import run_sharded, save_splits, start_build
 from search.config import UserError, cli, parse_config
 from search.generator import Generator, SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
@@ -114,23 +113,8 @@ def revision_chunk(
 
 def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> DatasetDict:
     """Dataset (train/validation by question), JSONL per split, report.json and a dataset card."""
-    by_question = {r["question"]: r for r in records}
-    missing = [q.text for q in questions if q.text not in by_question]
-    if missing:
-        raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]!r}); rerun to finish")
-    splits: dict[str, list[dict]] = {"train": [], "validation": []}
-    counts: Counter = Counter()
-    for q in questions:
-        record = by_question[q.text]
-        counts.update(record["counts"])
-        splits[split_of(q.text, cfg.seed, cfg.validation_fraction)] += record["rows"]
-    dataset = DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows})
-    if not dataset:
-        raise UserError(f"no trajectory survived ({dict(counts)}): sample more answers or use easier questions")
-    dataset.save_to_disk(str(out / "dataset"))
-    for name, split in dataset.items():
-        split.to_json(str(out / f"{name}.jsonl"))
-    ks = Counter(row["k"] for rows in splits.values() for row in rows)
+    dataset, counts = save_splits(out, questions, records, cfg)
+    ks = Counter(k for split in dataset.values() for k in split["k"])
     report = {
         "questions": len(questions),
         "rows": {name: len(split) for name, split in dataset.items()},
@@ -159,7 +143,7 @@ def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: l
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state, task, questions, out = start_build(cfg, train_stream="revision")
+    state, task, questions, out = start_build(cfg, cfg.policy, train_stream="revision")
     fmt = task.step_format
 
     def make_worker():

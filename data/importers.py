@@ -30,7 +30,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from data.prm_dataset import split_of
+from data.shards import split_of
 from search.config import UserError, cli, parse_config
 from search.step_format import StepFormat, get_format
 

@@ -11,12 +11,7 @@ from datasets import Dataset, DatasetDict
 
 from data.arith import ArithQuestion
 from data.mc_labels import first_zero_by_bisection
-from search.generator import stable_seed
-
-
-def split_of(question: str, seed: int, validation_fraction: float) -> str:
-    """Train or validation, by question, stable across runs and processes."""
-    return "validation" if stable_seed(seed, "split", question) % 10_000 < validation_fraction * 10_000 else "train"
+from data.shards import split_of
 
 
 def write_prm_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> DatasetDict:

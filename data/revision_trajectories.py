@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-CONTEXT_ATTEMPTS = 4  # previous attempts a revision prompt holds, at training and at test time
+from search.revisions import CONTEXT_ATTEMPTS
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,3 @@ def build_trajectories(
         others = rng.sample([i for i in range(len(incorrect)) if i != last], k - 1)
         out.append(Trajectory([incorrect[i] for i in others] + [incorrect[last]], target))
     return out
-
-
-def recent(attempts: Sequence[str], window: int = CONTEXT_ATTEMPTS) -> list[str]:
-    """The `window` most recent attempts (what a revision prompt keeps at test time)."""
-    return list(attempts[-window:]) if window > 0 else []

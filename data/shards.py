@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,12 @@ from typing import Any
 import torch
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
+from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
 from data.arith import ArithQuestion, ArithTask
 from search.config import UserError
+from search.generator import stable_seed
 from search.jsonl import cut_torn_tail, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -96,12 +99,12 @@ def check_settings(out: Path, cfg) -> None:
         path.write_text(json.dumps(cfg.settings(), indent=2))
 
 
-def start_build(cfg, train_stream: str) -> tuple[PartialState, ArithTask, list[ArithQuestion], Path]:
-    """This process, the policy's task, the build's fresh training questions (stream `train_stream`,
-    never the policy's held-out ones) and its output folder, whose settings are checked."""
+def start_build(cfg, model: str, train_stream: str) -> tuple[PartialState, ArithTask, list[ArithQuestion], Path]:
+    """This process, the task of the `model` checkpoint, the build's fresh training questions (stream
+    `train_stream`, never the held-out ones) and its output folder, whose settings are checked."""
     state = process_state()
     log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
-    task = ArithTask.load(cfg.policy)
+    task = ArithTask.load(model)
     try:
         questions = task.splits(cfg.questions_per_level, train_stream=train_stream, distinct_train=True).train
     except ValueError as err:
@@ -111,3 +114,29 @@ def start_build(cfg, train_stream: str) -> tuple[PartialState, ArithTask, list[A
         check_settings(out, cfg)
     state.wait_for_everyone()
     return state, task, questions, out
+
+
+def split_of(question: str, seed: int, validation_fraction: float) -> str:
+    """Train or validation, by question, stable across runs and processes."""
+    return "validation" if stable_seed(seed, "split", question) % 10_000 < validation_fraction * 10_000 else "train"
+
+
+def save_splits(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> tuple[DatasetDict, Counter]:
+    """The records' rows as a train/validation dataset split by question (`out/dataset` and a JSONL
+    file per split), and the sum of their `counts` (what was dropped or skipped, and why)."""
+    by_question = {r["question"]: r for r in records}
+    missing = [q.text for q in questions if q.text not in by_question]
+    if missing:
+        raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]!r}); rerun to finish")
+    splits: dict[str, list[dict]] = {"train": [], "validation": []}
+    counts: Counter = Counter()
+    for q in questions:
+        counts.update(by_question[q.text]["counts"])
+        splits[split_of(q.text, cfg.seed, cfg.validation_fraction)] += by_question[q.text]["rows"]
+    dataset = DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows})
+    if not dataset:
+        raise UserError(f"no row survived ({dict(counts)}): sample more or use easier questions")
+    dataset.save_to_disk(str(out / "dataset"))
+    for name, split in dataset.items():
+        split.to_json(str(out / f"{name}.jsonl"))
+    return dataset, counts

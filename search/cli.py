@@ -3,6 +3,7 @@
     python -m search solve --policy P --verifier V --strategy beam --budget 16 --question "(2+7)*3"
     python -m search run --policy P --verifier V --dataset test.jsonl \\
         --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --out DIR
+    python -m search run ... --revision_model R --revision_verifier ORM --strategies revision:l=4
 
 `solve` prints the answer, the chosen solution and the compute spent. `run` writes one JSON
 line per (question, strategy, budget) to DIR/results.jsonl (answer, correctness, solution,
@@ -34,9 +35,12 @@ from search.strategy import SearchResult, SearchSettings, StrategySpec
 class RuntimeConfig:
     policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
     verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM checkpoint of ours, or "none"
+    revision_model: str | None = None  # for revision specs: a revision model checkpoint
+    revision_verifier: str | None = None  # the ORM scoring its attempts (not needed for select=majority)
     step_format: str | None = None  # default: the one stored in the policy checkpoint
     beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
     lookahead: int = 1  # k for lookahead specs that omit k
+    revision_length: int = 4  # L for revision specs that omit l
     selection: str = "weighted"  # best_of_n specs that omit select
     aggregation: str | None = None  # default: the verifier's (its checkpoint metadata), else "last"
     temperature: float = 1.0
@@ -50,13 +54,21 @@ class RuntimeConfig:
 
     def spec(self, text: str) -> StrategySpec:
         try:
-            return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection)
+            return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection, self.revision_length)
         except ValueError as err:
             raise UserError(str(err)) from None
 
     def load(self) -> Runtime:
         verifier = None if self.verifier.lower() == "none" else self.verifier
-        runtime = Runtime.load(self.policy, verifier, self.step_format, self.batch_size, self.device)
+        runtime = Runtime.load(
+            self.policy,
+            verifier,
+            self.step_format,
+            self.batch_size,
+            self.device,
+            self.revision_model,
+            self.revision_verifier,
+        )
         try:
             runtime.settings = SearchSettings(
                 self.temperature,
@@ -91,8 +103,8 @@ class RunConfig(RuntimeConfig):
 CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
 
 
-def accounting_record(runtime: Runtime, result: SearchResult) -> dict:
-    policy_params, verifier_params = runtime.parameter_counts()
+def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult) -> dict:
+    policy_params, verifier_params = runtime.parameter_counts(spec)
     return result.accounting.to_dict(policy_params, verifier_params)
 
 
@@ -115,22 +127,22 @@ def solve(argv: list[str]) -> SearchResult:
     print(f"answer: {result.answer if result.answer is not None else '(no answer within the limits)'}")
     print("solution:\n" + "".join(f"  {step}\n" for step in result.solution), end="")
     print(f"candidates: {len(result.candidates)} ({', '.join(f'{a} x{n}' for a, n in answers.items())})")
-    print("accounting: " + json.dumps(accounting_record(runtime, result)))
+    print("accounting: " + json.dumps(accounting_record(runtime, spec, result)))
     return result
 
 
-def result_row(runtime: Runtime, question: Question, spec: str, budget: int, result: SearchResult) -> dict:
+def result_row(runtime: Runtime, question: Question, spec: StrategySpec, budget: int, result: SearchResult) -> dict:
     return {
         "id": question.id,
         "question": question.text,
         "gold": question.gold,
         "level": question.level,
-        "strategy": spec,
+        "strategy": str(spec),
         "budget": budget,
         "answer": result.answer,
         "correct": answers_match(result.answer, question.gold),
         "solution": runtime.format.render_steps(result.solution),
-        "accounting": accounting_record(runtime, result),
+        "accounting": accounting_record(runtime, spec, result),
         "candidates": [{"answer": c.answer, "score": round(c.score, 6)} for c in result.candidates],
     }
 
@@ -167,7 +179,7 @@ def run(argv: list[str]) -> Path:
                 for budget in spec_budgets:
                     for question, result in zip(chunk, swept[(str(spec), budget)], strict=True):
                         if (question.id, str(spec), budget) not in done:
-                            sink.write(json.dumps(result_row(runtime, question, str(spec), budget, result)) + "\n")
+                            sink.write(json.dumps(result_row(runtime, question, spec, budget, result)) + "\n")
             sink.flush()
     summary = summarize(results, {q.id for q in questions}, skipped)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

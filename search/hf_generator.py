@@ -96,6 +96,14 @@ class HFGenerator:
         vocab_text = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
         self.step_end_ids = [i for i, text in enumerate(vocab_text) if last_char in text]
 
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens (prompt + generation) the model was built for, if its config says."""
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
     @classmethod
     def from_pretrained(
         cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None

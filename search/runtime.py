@@ -1,17 +1,18 @@
 """The runtime: a policy, an optional verifier and the step format they share, solving questions
-with any strategy at any budget.
+with any strategy at any budget; optionally a revision model and its ORM for `revision` chains.
 
     runtime = Runtime.load("outputs/arith-tiny/policy", "outputs/arith-tiny/prm")
     [result] = runtime.solve(StrategySpec.parse("beam:m=4"), ["(2+7)*3"], budget=16)
 
 The step format comes from the policy checkpoint's metadata (or `step_format` for a hub model
-that carries none) and the verifier must carry the same; the default aggregation comes from
-the verifier's metadata.
+that carries none) and every other checkpoint must carry the same; the default aggregation
+comes from the verifier's metadata.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from transformers import AutoConfig
 
@@ -19,6 +20,7 @@ from search.best_of_n import sample_best_of_n
 from search.config import UserError, check_model_path
 from search.generator import Generator
 from search.hf_generator import HFGenerator
+from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible, get_format
 from search.strategy import SearchResult, SearchSettings, StrategySpec
 from search.tree_search import tree_search
@@ -48,8 +50,11 @@ class Runtime:
         fmt: StepFormat,
         verifier: Verifier | None = None,
         settings: SearchSettings | None = None,
+        reviser: Generator | None = None,
+        revision_verifier: Verifier | None = None,
     ):
         self.generator, self.format, self.verifier = generator, fmt, verifier
+        self.reviser, self.revision_verifier = reviser, revision_verifier
         self.settings = settings or SearchSettings(aggregation=verifier.aggregation if verifier else "last")
 
     @classmethod
@@ -60,24 +65,46 @@ class Runtime:
         step_format: str | None = None,
         batch_size: int = 64,
         device: str | None = None,
+        revision_model: str | None = None,
+        revision_verifier: str | None = None,
     ) -> Runtime:
         """Checkpoints by path (the policy may be any HF causal LM), with default settings."""
         check_model_path(policy, "policy checkpoint")
         fmt = policy_format(policy, step_format)
-        generator = HFGenerator.from_pretrained(policy, fmt, batch_size=batch_size, device=device)
-        prm = PRMVerifier.from_pretrained(verifier, fmt, batch_size=batch_size, device=device) if verifier else None
-        return cls(generator, fmt, prm)
 
-    def parameter_counts(self) -> tuple[int | None, int]:
-        """Parameters of the policy and the verifier, for the FLOPs estimate (None if unknown)."""
-        model = getattr(self.generator, "model", None)
+        generator = HFGenerator.from_pretrained(policy, fmt, batch_size=batch_size, device=device)
+        reviser = None
+        if revision_model:
+            check_model_path(revision_model, "revision model checkpoint")
+            try:  # our revision models always carry the format they were trained on
+                stored = getattr(AutoConfig.from_pretrained(revision_model), CONFIG_KEY, None)
+                check_compatible(fmt, stored, revision_model)
+            except ValueError as err:
+                raise UserError(str(err)) from None
+            reviser = HFGenerator.from_pretrained(revision_model, fmt, batch_size=batch_size, device=device)
+
+        def prm(path: str | None) -> PRMVerifier | None:
+            return PRMVerifier.from_pretrained(path, fmt, batch_size=batch_size, device=device) if path else None
+
+        return cls(generator, fmt, prm(verifier), None, reviser, prm(revision_verifier))
+
+    def parameter_counts(self, spec: StrategySpec | None = None) -> tuple[int | None, int]:
+        """Parameters of the generator and the verifier `spec` uses, for the FLOPs estimate (None if unknown)."""
+        revising = spec is not None and spec.name == "revision"
+        model = getattr(self.reviser if revising else self.generator, "model", None)
+        verifier = self.revision_verifier if revising else self.verifier
         policy = model.num_parameters() if model is not None else None
-        verifier = self.verifier.num_parameters() if hasattr(self.verifier, "num_parameters") else 0
-        return policy, verifier
+        return policy, verifier.num_parameters() if hasattr(verifier, "num_parameters") else 0
 
     def check(self, spec: StrategySpec, budget: int) -> None:
         """Raise ValueError if `spec` cannot run at `budget` with this runtime."""
         spec.width(budget)
+        if spec.name == "revision":
+            if self.reviser is None:
+                raise ValueError(f"{spec} needs a revision model (--revision_model)")
+            if spec.select != "majority" and self.revision_verifier is None:
+                raise ValueError(f"{spec} needs a revision verifier (--revision_verifier), or select=majority")
+            return
         needs_verifier = spec.name != "best_of_n" or spec.select != "majority"
         if needs_verifier and self.verifier is None:
             raise ValueError(f"{spec} needs a verifier (only best_of_n:select=majority runs without one)")
@@ -91,8 +118,9 @@ class Runtime:
     ) -> dict[tuple[str, int], list[SearchResult]]:
         """Results for every (spec, budget) pair, keyed by (str(spec), budget).
 
-        Best-of-N specs share one set of samples at their largest budget, subsampled for the
-        smaller ones (exactly what separate runs would give; see `search.best_of_n`)."""
+        Best-of-N specs share one set of samples at their largest budget, and each revision
+        spec one set of chains, subsampled for the smaller budgets (exactly what separate runs
+        would give; see `search.best_of_n` and `search.revisions`)."""
         for spec in specs:
             for budget in budgets:
                 self.check(spec, budget)
@@ -107,7 +135,17 @@ class Runtime:
                 for budget in budgets:
                     out[(str(spec), budget)] = [s.at(budget, spec.select) for s in samples]
         for spec in specs:
-            if spec.name != "best_of_n":
+            if spec.name == "revision":
+                assert self.reviser is not None
+                verifier = self.revision_verifier if spec.select != "majority" else None
+                settings = replace(self.settings, aggregation=verifier.aggregation) if verifier else self.settings
+                chains = sample_revision_chains(
+                    questions, self.reviser, verifier, self.format, settings,
+                    max(budgets) // spec.length, spec.length, seed,
+                )  # fmt: skip
+                for budget in budgets:
+                    out[(str(spec), budget)] = [c.at(budget, spec.select) for c in chains]
+            elif spec.name != "best_of_n":
                 for budget in budgets:
                     assert self.verifier is not None
                     out[(str(spec), budget)] = tree_search(

@@ -18,7 +18,6 @@ from typing import Any
 from search.grading import last_boxed
 
 CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
-ATTEMPT_HEADER, REVISION_HEADER = "Attempt:", "Revision:"  # revision prompts (see `revision_prompt`)
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,8 @@ class StepFormat:
     prompt_template: str = "Q:{question}\n"
     step_separator: str = "\n"
     answer_prefix: str = "A:"
+    attempt_header: str = ""  # revision prompts: a line before each previous attempt ("" = none)
+    revision_header: str = "Q:{question}"  # and a line before the revision ({question} allowed; "" = none)
 
     def __post_init__(self) -> None:
         if "{question}" not in self.prompt_template:
@@ -85,23 +86,34 @@ class StepFormat:
 
     # ---- revisions ----------------------------------------------------------------------
     def revision_prompt(self, question: str, attempts: Sequence[Sequence[str]]) -> str:
-        """The prompt of a revision model: the question, its previous attempts (oldest first, each
-        under the line `Attempt:`), then `Revision:`; the completion is a solution in this format.
+        """The prompt of a revision model: the question, then its previous attempts (oldest first,
+        each under `attempt_header` if the format has one), then `revision_header`; the completion
+        is a solution in this format. Every attempt ends with its answer line. Arith restates the
+        question as its revision header: its tiny model knows no words, and it knows what follows
+        `Q:<question>`.
 
-            Q:((2+7)*3)-5        <- arith; every format keeps its own template and separator
-            Attempt:
-            2+7=9
-            9*3=28
-            28-5=23
-            A:23
-            Revision:
+            Q:((2+7)*3)-5        Question: ...          <- arith | gsm8k (math: "\n\n" separators)
+            2+7=9                Attempt:
+            9*3=28               ...
+            28-5=23              The answer is: 23
+            A:23                 Revision:
+            2+7=8                Answer:
+            8*3=24
+            A:24
+            Q:((2+7)*3)-5
 
+        With no attempts it is the ordinary prompt of the question: a first attempt is a policy's.
         The history sits inside the template's question slot, so `question_of`, `encode` and a
-        verifier see an ordinary prompt (the revision ORM scores the completion in context).
+        verifier see an ordinary prompt (the revision ORM scores in context).
         """
-        sep = self.step_separator
-        history = "".join(f"{sep}{ATTEMPT_HEADER}{sep}" + sep.join(steps) for steps in attempts)
-        return self.prompt(f"{question}{history}{sep}{REVISION_HEADER}")
+        if not attempts:
+            return self.prompt(question)
+        lines = [question]
+        for steps in attempts:
+            lines += [self.attempt_header] if self.attempt_header else []
+            lines += steps
+        lines += [self.revision_header.format(question=question)] if self.revision_header else []
+        return self.prompt(self.step_separator.join(lines))
 
     # ---- tokens -------------------------------------------------------------------------
     def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
@@ -132,8 +144,8 @@ class StepFormat:
 
 ARITH = StepFormat()
 # Real math: one step per line (GSM8K) or per paragraph (MATH); the answer line as Math-Shepherd writes it.
-GSM8K = StepFormat("gsm8k", "Question: {question}\nAnswer:\n", "\n", "The answer is: ")
-MATH = StepFormat("math", "Problem: {question}\n\nSolution:\n", "\n\n", "The answer is: ")
+GSM8K = StepFormat("gsm8k", "Question: {question}\nAnswer:\n", "\n", "The answer is: ", "Attempt:", "Revision:")
+MATH = StepFormat("math", "Problem: {question}\n\nSolution:\n", "\n\n", "The answer is: ", "Attempt:", "Revision:")
 FORMATS: dict[str, StepFormat] = {f.name: f for f in (ARITH, GSM8K, MATH)}
 
 

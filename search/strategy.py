@@ -8,8 +8,11 @@ A strategy spec is a short string, the strategy's name and optional hyper-parame
     beam:m=sqrt                 M = sqrt(N) (N must be a perfect square)
     lookahead:m=4:k=2           beam search, each candidate scored after k greedy steps
     dvts:m=4                    N/M independent subtrees, each greedy over M candidates
+    revision:l=4                N/L chains of L sequential revisions (a revision model), selected
+                                hierarchically with the revision ORM (or select=majority: flat vote)
 
-Omitted hyper-parameters come from the run's defaults (`beam_width`, `lookahead`, `selection`).
+Omitted hyper-parameters come from the run's defaults (`beam_width`, `lookahead`,
+`revision_length`, `selection`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from search.grading import group_equivalent
 from search.selection import SELECTIONS
 from search.verifier import AGGREGATIONS
 
-STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts")
+STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts", "revision")
 NEEDS_WIDTH = ("beam", "lookahead", "dvts")
 
 
@@ -52,17 +55,25 @@ class StrategySpec:
     name: str
     m: int | str | None = None  # beam width: an int or "sqrt"
     k: int = 0  # lookahead steps
-    select: str = "weighted"  # best_of_n's selection rule
+    length: int = 1  # attempts per revision chain (L)
+    select: str = "weighted"  # best_of_n's and revision's selection rule
 
     @classmethod
-    def parse(cls, text: str, beam_width: int | str = 4, lookahead: int = 1, selection: str = "weighted"):
+    def parse(
+        cls,
+        text: str,
+        beam_width: int | str = 4,
+        lookahead: int = 1,
+        selection: str = "weighted",
+        revision_length: int = 4,
+    ):
         name, *options = text.strip().split(":")
         if name not in STRATEGIES:
             raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
         values: dict[str, str] = {}
         for option in options:
             key, eq, value = option.partition("=")
-            allowed = {"best_of_n": ("select",), "lookahead": ("m", "k")}.get(name, ("m",))
+            allowed = {"best_of_n": ("select",), "lookahead": ("m", "k"), "revision": ("l", "select")}.get(name, ("m",))
             if not eq or key not in allowed:
                 raise ValueError(f"strategy {text!r}: bad option {option!r}; {name} takes {', '.join(allowed)}")
             values[key] = value
@@ -72,6 +83,8 @@ class StrategySpec:
             spec = replace(spec, m=m if m == "sqrt" else _int(m, f"strategy {text!r}: m"))
         if name == "lookahead":
             spec = replace(spec, k=_int(values.get("k", str(lookahead)), f"strategy {text!r}: k"))
+        if name == "revision":
+            spec = replace(spec, length=_int(values.get("l", str(revision_length)), f"strategy {text!r}: l"))
         spec.validate()
         return spec
 
@@ -82,11 +95,15 @@ class StrategySpec:
             raise ValueError(f"{self}: beam width m must be >= 1")
         if self.k < 0:
             raise ValueError(f"{self}: lookahead k must be >= 0, got {self.k}")
+        if self.length < 1:
+            raise ValueError(f"{self}: revision chain length l must be >= 1, got {self.length}")
 
     def width(self, budget: int) -> int:
-        """The beam width M at budget N; raises ValueError if the pair is impossible."""
+        """The beam width M at budget N (1 without beams); raises ValueError if the pair is impossible."""
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget}")
+        if self.name == "revision" and budget % self.length:
+            raise ValueError(f"{self}: budget N={budget} is not a multiple of the chain length L={self.length}")
         if self.name not in NEEDS_WIDTH:
             return 1
         if self.m == "sqrt":
@@ -108,6 +125,8 @@ class StrategySpec:
             return f"best_of_n:select={self.select}"
         if self.name == "lookahead":
             return f"lookahead:m={self.m}:k={self.k}"
+        if self.name == "revision":
+            return f"revision:l={self.length}:select={self.select}"
         return f"{self.name}:m={self.m}"
 
 

@@ -19,16 +19,26 @@ def chunk(texts, max_length=512, question=Q):
     return revision_chunk([question], ScriptedGenerator(lambda p, n: texts), ARITH, cfg, len)[0]
 
 
+def shown_attempts(prompt: str) -> list[str]:
+    """The attempts of an arith revision prompt: each ends with its answer line."""
+    attempts, lines = [], []
+    for line in ARITH.question_of(prompt).split("\n")[1:]:
+        lines.append(line)
+        if ARITH.is_answer_step(line):
+            attempts, lines = [*attempts, "\n".join(lines)], []
+    return attempts
+
+
 def test_rows_put_the_closest_incorrect_attempt_last_and_a_correct_answer_as_completion():
     record = chunk([RIGHT, WRONG, CLOSE, WRONG, "no answer", RIGHT, RIGHT, RIGHT])
     assert record["counts"] == {"no_answer": 1} and (record["correct"], record["incorrect"]) == (4, 3)
     assert len(record["rows"]) == 4 and any(row["k"] for row in record["rows"])  # one per correct answer
     for row in record["rows"]:
         assert row["completion"] == RIGHT and check_solution(Q, row["completion"]).correct
-        attempts = ARITH.question_of(row["prompt"]).split("Attempt:\n")[1:]
+        attempts = shown_attempts(row["prompt"])
         assert len(attempts) == row["k"] <= 2  # two distinct incorrect answers
         if attempts:
-            assert attempts[-1].removesuffix("Revision:").strip() == CLOSE.strip()
+            assert attempts[-1] == CLOSE.strip()
 
 
 def test_questions_without_a_correct_or_an_incorrect_answer_and_long_rows_are_counted():
@@ -48,7 +58,9 @@ def test_builder_end_to_end_resumes_to_the_same_dataset(tiny_policy, tmp_path):
     rows = [r for split in data.values() for r in split]
     assert rows and sum(report["rows"].values()) == len(rows)
     for row in rows:  # every completion is a correct answer, every prompt a revision prompt
-        assert ARITH.extract_answer(row["completion"]) == row["gold"] and row["prompt"].endswith("Revision:\n")
+        assert ARITH.extract_answer(row["completion"]) == row["gold"]
+        assert row["prompt"].startswith(ARITH.prompt(row["question"]).rstrip("\n"))
+        assert len(shown_attempts(row["prompt"])) == row["k"]
 
     second = tmp_path / "b"  # killed after the first chunk, mid-line, then rerun
     build_revision_data.main([*args, "--output_dir", str(second)])

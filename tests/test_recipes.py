@@ -16,6 +16,9 @@ ENTRY_POINTS = {
     "search": "search.cli",
     "revision_data": "data.build_revision_data",
     "revision": "training.revision",
+    "revision_orm_data": "data.build_revision_orm_data",
+    "revision_orm": "training.prm",
+    "search_revisions": "search.cli",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

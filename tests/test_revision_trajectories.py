@@ -3,8 +3,9 @@ from collections import Counter
 
 import pytest
 
-from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories, closest, recent
-from search.step_format import ARITH
+from data.revision_trajectories import build_trajectories, closest
+from search.revisions import CONTEXT_ATTEMPTS, recent
+from search.step_format import ARITH, GSM8K, MATH
 
 CORRECT = "2+7=9\n9*3=27\n27-5=22\nA:22"
 INCORRECT = ["2+7=9\n9*3=28\n28-5=23\nA:23", "2+7=8\n8*3=24\nA:24", "2*7=14\nA:14", "2+7=9\n9*3=27\n27-5=21\nA:21",
@@ -39,8 +40,12 @@ def test_context_window_keeps_the_four_most_recent_attempts():
 
 def test_revision_prompt_holds_the_attempts_in_the_step_format():
     prompt = ARITH.revision_prompt("((2+7)*3)-5", [INCORRECT[0].split("\n"), ["2+7=9", "A:9"]])
-    assert prompt == "Q:((2+7)*3)-5\nAttempt:\n2+7=9\n9*3=28\n28-5=23\nA:23\nAttempt:\n2+7=9\nA:9\nRevision:\n"
+    assert prompt == "Q:((2+7)*3)-5\n2+7=9\n9*3=28\n28-5=23\nA:23\n2+7=9\nA:9\nQ:((2+7)*3)-5\n"
     assert ARITH.question_of(prompt) is not None  # an ordinary prompt for encode() and the verifier
-    assert ARITH.revision_prompt("1+1", []) == "Q:1+1\nRevision:\n"
+    assert ARITH.revision_prompt("1+1", []) == ARITH.prompt("1+1")  # attempt 0 is the policy's prompt
+    assert GSM8K.revision_prompt("q", [["x", "The answer is: 1"]]) == (
+        "Question: q\nAttempt:\nx\nThe answer is: 1\nRevision:\nAnswer:\n"
+    )
+    assert MATH.revision_prompt("q", []) == MATH.prompt("q")
     with pytest.raises(ValueError):
         closest(CORRECT, [])

@@ -85,3 +85,21 @@ def test_bad_requests_are_one_line_errors(tiny_policy, tiny_prm, args, message, 
         cli.main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_revision_chains_run_from_the_cli(tiny_policy, tiny_prm, questions, tmp_path):
+    # the tiny policy stands in for a revision model and the tiny PRM for its ORM: both carry the format
+    out = tmp_path / "revisions"
+    argv = ["run", "--policy", str(tiny_policy), "--verifier", "none", "--dataset", str(questions),
+            "--revision_model", str(tiny_policy), "--revision_verifier", str(tiny_prm),
+            "--strategies", "revision:l=2,revision:l=2:select=majority", "--budgets", "2,4", "--out", str(out),
+            *FAST]  # fmt: skip
+    cli.main(argv)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {(r["strategy"], r["budget"]) for r in rows} == {
+        (f"revision:l=2:select={s}", b) for s in ("weighted", "majority") for b in (2, 4)
+    }
+    for row in rows:
+        assert len(row["candidates"]) == row["budget"] == row["accounting"]["generations"]
+        assert row["accounting"]["flops"] > 0
+        assert (row["accounting"]["verifier_tokens"] > 0) == row["strategy"].endswith("weighted")

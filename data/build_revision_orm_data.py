@@ -1,0 +1,140 @@
+"""Build revision-ORM training data: the revision model's own chains, each attempt graded.
+
+    python -m data.build_revision_orm_data --config recipes/arith-tiny/revision_orm_data.yaml
+
+Snell et al. train the verifier of sequential revisions as an ORM on the revision model's own
+outputs, with the previous attempts in context. For each fresh training question the revision
+model samples `chains` chains of `length` attempts exactly as the runtime does
+(`search.revisions`); every answered attempt becomes one stepwise row: `prompt` = the revision
+prompt it was sampled from (question + up to 4 previous attempts), `completions` = its steps,
+`labels` = its correctness on every step (the ORM trainer reads the last). Attempts without an
+answer or with an empty step are dropped and counted. Same sharding, resume and determinism as
+the other builders; the PRM trainer with `orm: true` trains on the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from data.arith import ArithQuestion, check_solution
+from data.shards import run_sharded, save_splits, start_build
+from search.config import cli, parse_config
+from search.generator import Generator
+from search.hf_generator import HFGenerator
+from search.revisions import sample_revision_chains
+from search.step_format import StepFormat
+from search.strategy import SearchSettings
+
+
+@dataclass
+class RevisionORMDataConfig:
+    revision_model: str = "outputs/arith-tiny/revision"
+    output_dir: str = "outputs/arith-tiny/revision_orm_data"
+    questions_per_level: int = 25  # fresh training questions (never the held-out ones)
+    validation_fraction: float = 0.1  # of questions
+    chains: int = 2  # per question
+    length: int = 4  # attempts per chain
+    temperature: float = 1.0  # as at test time
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    seed: int = 0
+    questions_per_chunk: int = 16
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.questions_per_level < 1 or self.chains < 1 or self.length < 1:
+            raise ValueError("questions_per_level, chains and length must be >= 1")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError("validation_fraction must be in [0, 1)")
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
+
+
+CONFIG_TYPES = (RevisionORMDataConfig,)
+
+
+def orm_chunk(
+    questions: list[ArithQuestion], reviser: Generator, fmt: StepFormat, cfg: RevisionORMDataConfig
+) -> list[dict]:
+    """One record per question: its graded attempts as stepwise rows, and what was dropped."""
+    settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
+    sampled = sample_revision_chains(
+        [q.text for q in questions], reviser, None, fmt, settings, cfg.chains, cfg.length, cfg.seed
+    )
+    records = []
+    for q, chains in zip(questions, sampled, strict=True):
+        counts: Counter = Counter()
+        rows = []
+        for c, chain in enumerate(chains.chains):
+            for t, attempt in enumerate(chain):
+                steps = attempt.candidate.steps
+                if attempt.candidate.answer is None:
+                    counts["no_answer"] += 1
+                elif any(not step.strip() for step in steps):
+                    counts["empty_step"] += 1
+                else:
+                    correct = check_solution(q, fmt.render_steps(steps), fmt).correct
+                    labels = [float(correct)] * len(steps)
+                    rows.append({"prompt": attempt.prompt, "completions": steps, "labels": labels,
+                                 "correct": correct, "question": q.text, "level": q.level, "gold": q.answer,
+                                 "chain": c, "step": t})  # fmt: skip
+        records.append({"question": q.text, "counts": dict(counts), "rows": rows})
+    return records
+
+
+def write_orm_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> dict:
+    """The dataset, its report.json and a dataset card."""
+    dataset, counts = save_splits(out, questions, records, cfg)
+    correct = sum(sum(split["correct"]) for split in dataset.values())
+    rows = sum(len(split) for split in dataset.values())
+    report = {
+        "questions": len(questions),
+        "attempts": len(questions) * cfg.chains * cfg.length,
+        "rows": {name: len(split) for name, split in dataset.items()},
+        "correct_fraction": correct / rows,
+        "dropped": dict(counts),
+    }
+    (out / "report.json").write_text(json.dumps({**report, "settings": cfg.settings()}, indent=2))
+    card = [
+        "# Revision-ORM data (Snell et al. 2024)",
+        "",
+        f"`{cfg.revision_model}`'s own revision chains ({cfg.chains} x {cfg.length} attempts per question at",
+        f"T={cfg.temperature}); one stepwise row per answered attempt, labelled by its correctness. Columns:",
+        "`prompt` (question + previous attempts), `completions` (steps), `labels`, `correct`, `question`, `level`,",
+        "`gold`, `chain`, `step`.",
+        "",
+        "```json",
+        json.dumps(report, indent=2),
+        "```",
+    ]
+    (out / "README.md").write_text("\n".join(card) + "\n")
+    print(json.dumps(report))
+    return report
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    state, task, questions, out = start_build(cfg, cfg.revision_model, train_stream="revision-orm")
+    fmt = task.step_format
+
+    def make_worker():
+        reviser = HFGenerator.from_pretrained(
+            cfg.revision_model, fmt, batch_size=cfg.batch_size, device=str(state.device)
+        )
+        return lambda chunk: orm_chunk(chunk, reviser, fmt, cfg)
+
+    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
+    if state.is_main_process:
+        write_orm_dataset(out, questions, records, cfg)
+    return out
+
+
+if __name__ == "__main__":
+    main()

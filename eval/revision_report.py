@@ -1,0 +1,171 @@
+"""How the revision model behaves along its own chains, without a verifier (Snell et al. sec. 6).
+
+    python -m eval.revision_report --revision_model outputs/arith-tiny/revision \\
+        --dataset outputs/arith-tiny/test_questions.jsonl
+
+Samples `chains` chains of `length` revisions per test question (`search.revisions`) and
+reports the accuracy at each revision step, and how often the next answer of a chain turns a
+correct answer incorrect, or an incorrect one correct (the paper saw about 38% correct ->
+incorrect). Writes report.{json,md} and accuracy_by_step.png beside the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from search.config import UserError, check_model_path, cli, parse_config
+from search.grading import answers_match
+from search.hf_generator import HFGenerator
+from search.questions import load_questions
+from search.revisions import sample_revision_chains
+from search.runtime import policy_format
+from search.strategy import SearchSettings
+
+
+@dataclass
+class RevisionReportConfig:
+    revision_model: str = "outputs/arith-tiny/revision"
+    dataset: str = "outputs/arith-tiny/test_questions.jsonl"
+    chains: int = 4  # per question
+    length: int = 8  # revisions per chain
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    seed: int = 0
+    batch_size: int = 128
+    chunk_size: int = 16  # questions per batched call
+    out_dir: str | None = None  # default: <revision_model>/report
+
+    def __post_init__(self) -> None:
+        if self.chains < 1 or self.length < 2:
+            raise ValueError("chains must be >= 1 and length >= 2 (a revision needs a previous attempt)")
+
+
+CONFIG_TYPES = (RevisionReportConfig,)
+
+
+def chain_statistics(chains: Sequence[Sequence[bool | None]]) -> dict:
+    """Per-step accuracy and flip rates of graded chains: `chains[c][t]` is True (correct), False
+    (incorrect) or None (no answer) for attempt t of chain c. A flip compares an answered attempt
+    with the chain's previous answered one, counted at the later attempt's step."""
+    length = max(map(len, chains))
+    steps = [{"step": t, "attempts": 0, "correct": 0, "answered": 0, "was_correct": 0, "correct_to_incorrect": 0,
+              "was_incorrect": 0, "incorrect_to_correct": 0} for t in range(length)]  # fmt: skip
+    for chain in chains:
+        previous = None
+        for t, verdict in enumerate(chain):
+            row = steps[t]
+            row["attempts"] += 1
+            if verdict is None:
+                continue
+            row["answered"] += 1
+            row["correct"] += verdict
+            if previous is not None:
+                row["was_correct" if previous else "was_incorrect"] += 1
+                row["correct_to_incorrect"] += previous and not verdict
+                row["incorrect_to_correct"] += not previous and verdict
+            previous = verdict
+    for row in steps:
+        row["accuracy"] = row["correct"] / row["attempts"] if row["attempts"] else 0.0
+    totals = {key: sum(r[key] for r in steps) for key in ("was_correct", "correct_to_incorrect", "was_incorrect",
+                                                           "incorrect_to_correct")}  # fmt: skip
+    return {
+        "chains": len(chains),
+        "steps": steps,
+        "correct_to_incorrect_rate": _rate(totals["correct_to_incorrect"], totals["was_correct"]),
+        "incorrect_to_correct_rate": _rate(totals["incorrect_to_correct"], totals["was_incorrect"]),
+        "any_correct": sum(any(v for v in chain if v) for chain in chains) / len(chains),
+        "last_correct": sum(bool(chain[-1]) for chain in chains) / len(chains),
+        **totals,
+    }
+
+
+def _rate(count: int, total: int) -> float | None:
+    return count / total if total else None
+
+
+def report_markdown(stats: dict, title: str) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"{stats['chains']} chains. Of the answers that were correct, the next answer of the chain was incorrect "
+        f"{_pct(stats['correct_to_incorrect_rate'])} of the time; of the incorrect ones, the next was correct "
+        f"{_pct(stats['incorrect_to_correct_rate'])}. Chains with a correct answer somewhere: "
+        f"{_pct(stats['any_correct'])}; correct at their last step: {_pct(stats['last_correct'])}.",
+        "",
+        "| step | attempts | answered | accuracy | correct -> incorrect | incorrect -> correct |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in stats["steps"]:
+        lines.append(
+            f"| {r['step']} | {r['attempts']} | {r['answered']} | {r['accuracy']:.3f} "
+            f"| {r['correct_to_incorrect']}/{r['was_correct']} | {r['incorrect_to_correct']}/{r['was_incorrect']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def plot(stats: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in stats["steps"]]
+    fig, (acc, flips) = plt.subplots(1, 2, figsize=(10, 4))
+    acc.plot(steps, [r["accuracy"] for r in stats["steps"]], marker="o")
+    acc.set(xlabel="revision step", ylabel="accuracy", title="accuracy of the t-th attempt")
+    for key, base, label in (("correct_to_incorrect", "was_correct", "correct -> incorrect"),
+                             ("incorrect_to_correct", "was_incorrect", "incorrect -> correct")):  # fmt: skip
+        rates = [(r["step"], r[key] / r[base]) for r in stats["steps"] if r[base]]
+        flips.plot([s for s, _ in rates], [v for _, v in rates], marker="o", label=label)
+    flips.set(xlabel="revision step", ylabel="fraction of the previous answers", title="flips")
+    flips.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@cli
+def main(argv: list[str] | None = None) -> dict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    check_model_path(cfg.revision_model, "revision model checkpoint")
+    questions = load_questions(cfg.dataset)
+    fmt = policy_format(cfg.revision_model)
+    reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size)
+    settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
+    graded: list[list[bool | None]] = []
+    for start in tqdm(range(0, len(questions), cfg.chunk_size), desc="revision chains", unit="chunk"):
+        chunk = questions[start : start + cfg.chunk_size]
+        sampled = sample_revision_chains(
+            [q.text for q in chunk], reviser, None, fmt, settings, cfg.chains, cfg.length, cfg.seed
+        )
+        for question, chains in zip(chunk, sampled, strict=True):
+            for chain in chains.chains:
+                answers = [a.candidate.answer for a in chain]
+                graded.append([None if a is None else answers_match(a, question.gold) for a in answers])
+    if not graded:
+        raise UserError(f"{cfg.dataset}: no questions")
+    stats = chain_statistics(graded)
+    stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions))
+    out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.revision_model) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"Revision chains of {cfg.revision_model} ({len(questions)} questions x {cfg.chains} chains)"
+    (out / "report.json").write_text(json.dumps(stats, indent=2))
+    (out / "report.md").write_text(report_markdown(stats, title))
+    plot(stats, out / "accuracy_by_step.png", title)
+    print((out / "report.md").read_text())
+    return stats
+
+
+if __name__ == "__main__":
+    main()
