@@ -13,8 +13,10 @@ REV_DATA := $(OUT)/revision_data
 REVISION := $(OUT)/revision
 REV_ORM_DATA := $(OUT)/revision_orm_data
 REV_ORM := $(OUT)/revision_orm
+LARGE := $(OUT)/policy-large
+EVAL := $(OUT)/eval
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report build-revision-orm-data train-revision-orm search-revisions clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -117,6 +119,25 @@ search-revisions: $(REV_ORM)/model.safetensors $(QUESTIONS)
 # The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
 verifier-gap: $(PRM)/model.safetensors
 	$(BIN)/python -m eval.verifier_gap --policy $(POLICY) --verifier $(PRM)
+
+# Compute-optimal scaling: every strategy over budgets, difficulty bins, cross-validated choices, report,
+# plots and the runtime's policy file in outputs/arith-tiny/eval (all checkpoints trained first if missing).
+eval: $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(BIN)/python -m eval.scaling --config $(RECIPES)/eval.yaml $(ARGS)
+
+$(EVAL)/report.json: | install
+	$(MAKE) eval
+
+# The FLOPs-matched comparison (Snell et al. sec. 7): a 13.4x larger policy trained on the same data,
+# against the small policy plus test-time compute at matched total FLOPs (uses make eval's report).
+train-policy-large: install
+	$(BIN)/python -m training.policy --config $(RECIPES)/policy-large.yaml $(ARGS)
+
+$(LARGE)/model.safetensors: | install
+	$(MAKE) train-policy-large
+
+flops-matched: $(LARGE)/model.safetensors $(EVAL)/report.json
+	$(BIN)/python -m eval.flops_matched --large_policy $(LARGE) --eval_report $(EVAL)/report.json
 
 clean:
 	rm -rf outputs

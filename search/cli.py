@@ -4,6 +4,7 @@
     python -m search run --policy P --verifier V --dataset test.jsonl \\
         --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --out DIR
     python -m search run ... --revision_model R --revision_verifier ORM --strategies revision:l=4
+    python -m search run ... --strategies compute_optimal --compute_optimal outputs/arith-tiny/eval/policy.json
 
 `solve` prints the answer, the chosen solution and the compute spent. `run` writes one JSON
 line per (question, strategy, budget) to DIR/results.jsonl (answer, correctness, solution,
@@ -23,6 +24,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
+from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, cli, parse_config
 from search.grading import answers_match
 from search.jsonl import cut_torn_tail, read_jsonl
@@ -51,6 +53,7 @@ class RuntimeConfig:
     seed: int = 0
     batch_size: int = 64
     device: str | None = None
+    compute_optimal: str | None = None  # policy file of `make eval`, for the strategy `compute_optimal`
 
     def spec(self, text: str) -> StrategySpec:
         try:
@@ -108,10 +111,22 @@ def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult
     return result.accounting.to_dict(policy_params, verifier_params)
 
 
+COMPUTE_OPTIMAL = "compute_optimal"  # the strategy name that follows a `make eval` policy file
+
+
 def solve(argv: list[str]) -> SearchResult:
     (cfg,) = parse_config([SolveConfig], argv)
     if not cfg.question.strip():
         raise UserError("--question is required")
+    if cfg.strategy == COMPUTE_OPTIMAL:
+        policy = _policy_file(cfg)
+        runtime = cfg.load()
+        try:
+            [(spec, result)] = runtime.solve_compute_optimal(policy, [cfg.question], cfg.budget, cfg.seed)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        print(f"compute-optimal choice: {spec} at budget N={result.accounting.generations}")
+        return _print_result(runtime, spec, cfg.budget, result)
     spec = cfg.spec(cfg.strategy)
     try:
         spec.width(cfg.budget)  # before loading any weights
@@ -120,10 +135,20 @@ def solve(argv: list[str]) -> SearchResult:
     except ValueError as err:
         raise UserError(str(err)) from None
     [result] = runtime.solve(spec, [cfg.question], cfg.budget, cfg.seed)
+    return _print_result(runtime, spec, cfg.budget, result)
+
+
+def _policy_file(cfg: RuntimeConfig) -> ComputeOptimalPolicy:
+    if not cfg.compute_optimal:
+        raise UserError(f"strategy {COMPUTE_OPTIMAL} needs --compute_optimal (the policy file make eval writes)")
+    return ComputeOptimalPolicy.load(cfg.compute_optimal)
+
+
+def _print_result(runtime: Runtime, spec: StrategySpec, budget: int, result: SearchResult) -> SearchResult:
     answers = defaultdict(int)
     for candidate in result.candidates:
         answers[candidate.answer or "(none)"] += 1
-    print(f"strategy: {spec}   budget: {cfg.budget}")
+    print(f"strategy: {spec}   budget: {budget}")
     print(f"answer: {result.answer if result.answer is not None else '(no answer within the limits)'}")
     print("solution:\n" + "".join(f"  {step}\n" for step in result.solution), end="")
     print(f"candidates: {len(result.candidates)} ({', '.join(f'{a} x{n}' for a, n in answers.items())})")
@@ -152,7 +177,9 @@ def run(argv: list[str]) -> Path:
     if not cfg.dataset:
         raise UserError("--dataset is required (a JSONL file of question/answer objects)")
     questions = load_questions(cfg.dataset)[: cfg.limit]
-    specs = list({str(s): s for s in map(cfg.spec, cfg.strategies.split(","))}.values())
+    names = [name.strip() for name in cfg.strategies.split(",")]
+    policy = _policy_file(cfg) if COMPUTE_OPTIMAL in names else None
+    specs = list({str(s): s for s in map(cfg.spec, [n for n in names if n != COMPUTE_OPTIMAL])}.values())
     budgets = _budgets(cfg.budgets)
     runtime = cfg.load()
     runnable, skipped = [], []
@@ -171,8 +198,6 @@ def run(argv: list[str]) -> Path:
     with results.open("a") as sink:
         for chunk in tqdm(chunks, desc="search", unit="chunk"):
             todo = [(s, b) for s, b in runnable if any((q.id, str(s), b) not in done for q in chunk)]
-            if not todo:
-                continue
             for spec in dict.fromkeys(s for s, _ in todo):  # one sweep per spec: best-of-N budgets share samples
                 spec_budgets = [b for s, b in todo if s == spec]
                 swept = runtime.sweep([spec], [q.text for q in chunk], spec_budgets, cfg.seed)
@@ -180,12 +205,32 @@ def run(argv: list[str]) -> Path:
                     for question, result in zip(chunk, swept[(str(spec), budget)], strict=True):
                         if (question.id, str(spec), budget) not in done:
                             sink.write(json.dumps(result_row(runtime, question, spec, budget, result)) + "\n")
+            if policy is not None:
+                for budget in budgets:
+                    for row in _compute_optimal_rows(runtime, policy, chunk, budget, done, cfg.seed):
+                        sink.write(json.dumps(row) + "\n")
             sink.flush()
     summary = summarize(results, {q.id for q in questions}, skipped)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
     print((out / "summary.md").read_text())
     return out
+
+
+def _compute_optimal_rows(runtime, policy, questions, budget, done, seed) -> list[dict]:
+    """Rows of the questions not done yet, run as the policy file chooses within `budget` generations."""
+    todo = [q for q in questions if (q.id, COMPUTE_OPTIMAL, budget) not in done]
+    if not todo:
+        return []
+    try:
+        chosen = runtime.solve_compute_optimal(policy, [q.text for q in todo], budget, seed)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    rows = []
+    for question, (spec, result) in zip(todo, chosen, strict=True):
+        rows.append({**result_row(runtime, question, spec, budget, result), "strategy": COMPUTE_OPTIMAL,
+                     "chosen": str(spec)})  # fmt: skip
+    return rows
 
 
 def _budgets(text: str) -> list[int]:

@@ -16,9 +16,11 @@ from dataclasses import replace
 
 from transformers import AutoConfig
 
+from search.accounting import Accounting
 from search.best_of_n import sample_best_of_n
+from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, check_model_path
-from search.generator import Generator
+from search.generator import Generator, stable_seed
 from search.hf_generator import HFGenerator
 from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible, get_format
@@ -151,4 +153,28 @@ class Runtime:
                     out[(str(spec), budget)] = tree_search(
                         spec, questions, self.generator, self.verifier, self.format, self.settings, budget, seed
                     )
+        return out
+
+    def solve_compute_optimal(
+        self, policy: ComputeOptimalPolicy, questions: Sequence[str], generations: int, seed: int = 0
+    ) -> list[tuple[StrategySpec, SearchResult]]:
+        """Per question: probe its difficulty, run the policy's choice for that bin within
+        `generations`; the result's accounting includes the probe (see `search.compute_optimal`)."""
+        if self.verifier is None:
+            raise ValueError("the compute-optimal policy needs the verifier to predict difficulty")
+        probes = sample_best_of_n(
+            questions, self.generator, self.verifier, self.format, self.settings, policy.probe_samples,
+            stable_seed(seed, "difficulty-probe"),
+        )  # fmt: skip
+        specs = []
+        for probe in probes:
+            choice = policy.choose(sum(c.score for c in probe.candidates) / len(probe.candidates), generations)
+            specs.append((StrategySpec.parse(choice.strategy), choice.budget))
+        out: list = [None] * len(questions)
+        for spec, budget in dict.fromkeys(specs):
+            self.check(spec, budget)
+            mine = [i for i, chosen in enumerate(specs) if chosen == (spec, budget)]
+            for i, result in zip(mine, self.solve(spec, [questions[i] for i in mine], budget, seed), strict=True):
+                result.accounting = result.accounting + sum(probes[i].costs, Accounting())
+                out[i] = (spec, result)
         return out

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # recipe file stem -> entry point module (each exposes CONFIG_TYPES)
 ENTRY_POINTS = {
     "policy": "training.policy",
+    "policy-large": "training.policy",
     "prm_data": "data.build_prm_data",
     "prm": "training.prm",
     "search": "search.cli",
@@ -19,6 +20,7 @@ ENTRY_POINTS = {
     "revision_orm_data": "data.build_revision_orm_data",
     "revision_orm": "training.prm",
     "search_revisions": "search.cli",
+    "eval": "eval.scaling",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

@@ -1,0 +1,79 @@
+"""Compute-optimal test-time scaling in the runtime: a policy file written by `make eval` says,
+per predicted-difficulty bin and generation budget, which strategy to run (Snell et al. sec. 3).
+
+    {"format": "compute-optimal-policy/1",
+     "probe_samples": 4,                  # samples whose mean verifier score predicts difficulty
+     "bin_edges": [0.21, 0.35, 0.48, 0.6], # thresholds between the bins, lowest scores first
+     "choices": {"0": {"16": {"strategy": "beam:m=4", "budget": 16}, ...}, ...}}
+
+For a new question the runtime samples `probe_samples` solutions, scores them with the
+verifier, bins their mean score and runs the bin's choice at the largest budget that fits the
+request. The probe's cost is part of the question's accounting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.config import UserError
+
+FORMAT = "compute-optimal-policy/1"
+
+
+@dataclass(frozen=True)
+class Choice:
+    strategy: str  # a strategy spec
+    budget: int  # its budget N (lookahead spends N*(k+1) generations)
+
+
+@dataclass
+class ComputeOptimalPolicy:
+    probe_samples: int
+    bin_edges: list[float]
+    choices: dict[int, dict[int, Choice]]  # bin -> generation budget -> choice
+
+    def bin_of(self, mean_score: float) -> int:
+        return sum(mean_score > edge for edge in self.bin_edges)
+
+    def choose(self, mean_score: float, generations: int) -> Choice:
+        """The choice for a question whose probe scored `mean_score`, at most `generations` spent."""
+        by_budget = self.choices[self.bin_of(mean_score)]
+        fitting = [b for b in by_budget if b <= generations]
+        if not fitting:
+            raise ValueError(f"the policy has no choice within {generations} generations (smallest: {min(by_budget)})")
+        return by_budget[max(fitting)]
+
+    def save(self, path: str | Path) -> None:
+        record = {
+            "format": FORMAT,
+            "probe_samples": self.probe_samples,
+            "bin_edges": self.bin_edges,
+            "choices": {
+                str(b): {str(g): {"strategy": c.strategy, "budget": c.budget} for g, c in sorted(by.items())}
+                for b, by in sorted(self.choices.items())
+            },
+        }
+        Path(path).write_text(json.dumps(record, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ComputeOptimalPolicy:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"compute-optimal policy file not found: {path} (written by make eval)")
+        try:
+            record = json.loads(path.read_text())
+            if record.get("format") != FORMAT:
+                raise ValueError(f"format is {record.get('format')!r}, expected {FORMAT!r}")
+            choices = {
+                int(b): {int(g): Choice(str(c["strategy"]), int(c["budget"])) for g, c in by.items()}
+                for b, by in record["choices"].items()
+            }
+            policy = cls(int(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise UserError(f"{path}: not a compute-optimal policy file ({err})") from None
+        missing = sorted(set(range(len(policy.bin_edges) + 1)) - set(choices))
+        if missing or policy.probe_samples < 1:
+            raise UserError(f"{path}: bins {missing} have no choices or probe_samples < 1")
+        return policy

@@ -1,0 +1,71 @@
+"""make eval end to end on the tiny checkpoints, and the runtime following its policy file."""
+
+import json
+
+from data import export_questions
+from eval import flops_matched, scaling
+from search import cli
+from search.compute_optimal import ComputeOptimalPolicy
+
+FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
+
+
+def test_eval_writes_report_plots_and_a_policy_the_runtime_follows(tiny_policy, tiny_prm, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--per_level", "2",
+                           "--out", str(questions)])  # fmt: skip
+    out = tmp_path / "eval"
+    argv = ["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
+            "--revision_verifier", str(tiny_prm), "--dataset", str(questions), "--out", str(out),
+            "--strategies", "best_of_n,best_of_n:select=majority,beam:m=2,revision:l=2", "--max_budget", "4",
+            "--difficulty_samples", "4", "--probe_samples", "2", "--bins", "2", *FAST]  # fmt: skip
+    report = scaling.main(argv)
+    n = len(questions.read_text().splitlines())
+    assert report["questions"] == n and report["budgets"] == [1, 2, 4]
+    assert set(report["curves"]) == {"best_of_n:select=weighted", "best_of_n:select=majority", "beam:m=2",
+                                     "revision:l=2:select=weighted"}  # fmt: skip
+    for binning in report["binnings"].values():
+        assert sum(row["questions"] for row in binning["bins"]) == n
+        assert set(binning["compute_optimal"]) == {1, 2, 4}
+        for g, acc in binning["compute_optimal"].items():  # held-out accuracy is that of real outcomes
+            assert 0 <= acc <= 1 and binning["baseline"][g] == report["curves"]["best_of_n:select=weighted"][g]
+    for name in ("report.md", "report.json", "accuracy_vs_budget.png", "accuracy_by_bin.png", "compute_optimal.png",
+                 "efficiency.png"):  # fmt: skip
+        assert (out / name).stat().st_size > 0
+    difficulty = [json.loads(line) for line in (out / "difficulty.jsonl").read_text().splitlines()]
+    assert len(difficulty) == n and all(0 <= d["pass_at_1"] <= 1 for d in difficulty)
+
+    results = (out / "search" / "results.jsonl").read_text()
+    scaling.main(argv)  # a rerun continues: nothing left to run
+    assert (out / "search" / "results.jsonl").read_text() == results
+
+    policy = ComputeOptimalPolicy.load(out / "policy.json")
+    assert policy.probe_samples == 2 and len(policy.bin_edges) == 1
+    run_out = tmp_path / "co"
+    cli.main(["run", "--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
+              "--revision_verifier", str(tiny_prm), "--dataset", str(questions), "--strategies", "compute_optimal",
+              "--compute_optimal", str(out / "policy.json"), "--budgets", "4", "--out", str(run_out),
+              *FAST])  # fmt: skip
+    rows = [json.loads(line) for line in (run_out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == n and all(r["strategy"] == "compute_optimal" for r in rows)
+    for row in rows:  # the chosen strategy fits the budget, and the probe's samples are accounted for
+        assert row["accounting"]["generations"] <= 4
+        assert row["accounting"]["samples"] >= row["accounting"]["generations"] + 2
+        assert row["chosen"] in {c.strategy for by in policy.choices.values() for c in by.values()}
+
+
+def test_flops_matched_report_reads_the_eval_curves(tiny_policy, tiny_prm, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--per_level", "2",
+                           "--out", str(questions)])  # fmt: skip
+    out = tmp_path / "eval"
+    scaling.main(["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", "", "--dataset",
+                  str(questions), "--out", str(out), "--strategies", "best_of_n", "--max_budget", "4",
+                  "--difficulty_samples", "2", "--probe_samples", "1", "--bins", "2", *FAST])  # fmt: skip
+    # the same checkpoint as the "large" model: size ratio 1, so the matched budget is 1 generation
+    result = flops_matched.main(["--large_policy", str(tiny_policy), "--eval_report", str(out / "report.json"),
+                                 "--samples_per_question", "2", "--max_new_tokens", "40"])  # fmt: skip
+    assert result["size_ratio"] == 1 and [r["matched_budget"] for r in result["rows"]] == [1, 1, 1]
+    report = json.loads((out / "report.json").read_text())
+    assert result["rows"][0]["small_best_of_n"] == report["curves"]["best_of_n:select=weighted"]["1"]
+    assert (out / "flops_matched.md").read_text().startswith("# Test-time compute vs a 1.0x larger model")
