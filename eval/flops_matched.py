@@ -33,6 +33,7 @@ from search.grading import answers_match
 from search.hf_generator import HFGenerator
 from search.questions import load_questions
 from search.runtime import policy_format
+from search.step_format import CONFIG_KEY, check_compatible
 
 
 def matched_budget(size_ratio: float, inference_to_pretraining: float) -> float:
@@ -85,9 +86,10 @@ def main(argv: list[str] | None = None) -> dict:
     report = json.loads(report_path.read_text())
     small, large = report["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
     fmt = policy_format(small)
-    stored = getattr(AutoConfig.from_pretrained(large), "step_format", None)
-    if stored != fmt.to_dict():
-        raise UserError(f"{large}: its step format differs from the small policy's")
+    try:
+        check_compatible(fmt, getattr(AutoConfig.from_pretrained(large), CONFIG_KEY, None), large)
+    except ValueError as err:
+        raise UserError(str(err)) from None
     size_ratio = parameters(large) / parameters(small)
     questions = load_questions(report["dataset"])
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)

@@ -125,7 +125,7 @@ def solve(argv: list[str]) -> SearchResult:
             [(spec, result)] = runtime.solve_compute_optimal(policy, [cfg.question], cfg.budget, cfg.seed)
         except ValueError as err:
             raise UserError(str(err)) from None
-        print(f"compute-optimal choice: {spec} at budget N={result.accounting.generations}")
+        print(f"compute-optimal choice: {spec} ({result.accounting.generations} generations)")
         return _print_result(runtime, spec, cfg.budget, result)
     spec = cfg.spec(cfg.strategy)
     try:
@@ -217,7 +217,9 @@ def run(argv: list[str]) -> Path:
     return out
 
 
-def _compute_optimal_rows(runtime, policy, questions, budget, done, seed) -> list[dict]:
+def _compute_optimal_rows(
+    runtime: Runtime, policy: ComputeOptimalPolicy, questions: list[Question], budget: int, done: set, seed: int
+) -> list[dict]:
     """Rows of the questions not done yet, run as the policy file chooses within `budget` generations."""
     todo = [q for q in questions if (q.id, COMPUTE_OPTIMAL, budget) not in done]
     if not todo:
