@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -39,10 +39,10 @@ from search.questions import load_questions
 
 
 @dataclass
-class EvalConfig:
-    policy: str = "outputs/arith-tiny/policy"
-    verifier: str = "outputs/arith-tiny/prm"
-    revision_model: str | None = "outputs/arith-tiny/revision"  # null: no revision strategies
+class EvalConfig(search_cli.RuntimeConfig):
+    """The runtime's settings (`search.cli.RuntimeConfig`) and what the evaluation adds."""
+
+    revision_model: str | None = "outputs/arith-tiny/revision"  # null or "": no revision strategies
     revision_verifier: str | None = "outputs/arith-tiny/revision_orm"
     dataset: str = "outputs/arith-tiny/test_questions.jsonl"
     strategies: str = (
@@ -54,14 +54,7 @@ class EvalConfig:
     probe_samples: int = 4  # of those, how many predict difficulty (the runtime's probe)
     bins: int = 5
     folds: int = 2
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    max_rounds: int = 40
-    seed: int = 0
-    batch_size: int = 64
-    chunk_size: int = 16
+    chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
     out: str = "outputs/arith-tiny/eval"
 
     def __post_init__(self) -> None:
@@ -79,16 +72,14 @@ CONFIG_TYPES = (EvalConfig,)
 
 def run_searches(cfg: EvalConfig) -> Path:
     """Step 1, through the runtime CLI (resumable)."""
-    argv = ["run", "--policy", cfg.policy, "--verifier", cfg.verifier, "--dataset", cfg.dataset,
-            "--strategies", cfg.strategies, "--budgets", ",".join(map(str, cfg.budgets())),
-            "--out", str(Path(cfg.out) / "search"), "--temperature", str(cfg.temperature), "--top_p", str(cfg.top_p),
-            "--max_step_tokens", str(cfg.max_step_tokens), "--max_new_tokens", str(cfg.max_new_tokens),
-            "--max_rounds", str(cfg.max_rounds), "--seed", str(cfg.seed), "--batch_size", str(cfg.batch_size),
-            "--chunk_size", str(cfg.chunk_size)]  # fmt: skip
-    if cfg.revision_model:  # revision specs run only with a revision model
-        argv += ["--revision_model", cfg.revision_model]
-        argv += ["--revision_verifier", cfg.revision_verifier] if cfg.revision_verifier else []
-    return search_cli.main(argv) / "results.jsonl"
+    runtime = {f.name: getattr(cfg, f.name) for f in fields(search_cli.RuntimeConfig)}
+    if not cfg.revision_model:  # revision specs are then skipped
+        runtime.update(revision_model=None, revision_verifier=None)
+    budgets = ",".join(map(str, cfg.budgets()))
+    out = str(Path(cfg.out) / "search")
+    run = search_cli.RunConfig(**runtime, dataset=cfg.dataset, strategies=cfg.strategies, budgets=budgets, out=out,
+                               chunk_size=cfg.chunk_size)  # fmt: skip
+    return search_cli.run_config(run) / "results.jsonl"
 
 
 def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
@@ -98,7 +89,7 @@ def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
     done = {r["id"]: r for r in read_jsonl(path)}
     questions = [q for q in load_questions(cfg.dataset) if q.id not in done]
     if questions:
-        runtime = search_cli.RunConfig(**_runtime_fields(cfg)).load()
+        runtime = replace(cfg, revision_model=None, revision_verifier=None).load()
         chunks = [questions[i : i + cfg.chunk_size] for i in range(0, len(questions), cfg.chunk_size)]
         with path.open("a") as sink:
             for chunk in tqdm(chunks, desc="difficulty", unit="chunk"):
@@ -119,12 +110,6 @@ def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
                     sink.write(json.dumps(row) + "\n")
                 sink.flush()
     return done
-
-
-def _runtime_fields(cfg: EvalConfig) -> dict:
-    keys = ("policy", "verifier", "temperature", "top_p", "max_step_tokens", "max_new_tokens", "max_rounds",
-            "seed", "batch_size")  # fmt: skip
-    return {k: getattr(cfg, k) for k in keys}
 
 
 def load_outcomes(results: Path, ids: set[str]) -> dict[tuple[str, int], dict[str, bool]]:

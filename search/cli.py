@@ -174,6 +174,11 @@ def result_row(runtime: Runtime, question: Question, spec: StrategySpec, budget:
 
 def run(argv: list[str]) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
+    return run_config(cfg)
+
+
+def run_config(cfg: RunConfig) -> Path:
+    """`run` on a parsed config: writes and returns the output folder."""
     if not cfg.dataset:
         raise UserError("--dataset is required (a JSONL file of question/answer objects)")
     questions = load_questions(cfg.dataset)[: cfg.limit]
