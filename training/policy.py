@@ -16,11 +16,12 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from data.arith import ArithConfig, ArithTask
-from search.config import UserError, check_model_path, cli, parse_config
+from search.config import check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
+from training.entry import parse_training_config
 from training.sft import build_sft_dataset, run_sft
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
@@ -71,11 +72,7 @@ CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, size, args = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.output_dir is None:
-        raise UserError("output_dir is required")
-    set_seed(args.seed)
+    cfg, size, args = parse_training_config(CONFIG_TYPES, argv)
     task = cfg.task()
     fmt = task.step_format
     splits = task.splits(cfg.train_per_level)

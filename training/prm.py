@@ -29,14 +29,14 @@ from transformers import (
     EarlyStoppingCallback,
     Trainer,
     TrainingArguments,
-    set_seed,
 )
 
-from search.config import UserError, check_model_path, cli, parse_config
+from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
 from search.verifier import AGGREGATIONS, METADATA_KEY
 from training.collate import RightPadCollator
 from training.distributed import fix_cpu_deepspeed_state
+from training.entry import parse_training_config
 from training.prm_data import IGNORE, tokenize_rows
 
 log = logging.getLogger(__name__)
@@ -146,13 +146,9 @@ def write_rank_record(trainer: Trainer, out: Path) -> None:
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.output_dir is None:
-        raise UserError("output_dir is required")
+    cfg, args = parse_training_config(CONFIG_TYPES, argv)
     args.remove_unused_columns, args.label_names = False, ["step_labels"]
     fix_cpu_deepspeed_state(args)
-    set_seed(args.seed)
     fmt = get_format(cfg.step_format)
 
     data = load_splits(cfg)

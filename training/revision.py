@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments, set_seed
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from data.arith import ArithTask
-from search.config import UserError, check_model_path, cli, parse_config
+from search.config import UserError, check_model_path, cli
 from search.step_format import StepFormat
+from training.entry import parse_training_config
 from training.sft import build_sft_dataset, run_sft
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,7 @@ def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.output_dir is None:
-        raise UserError("output_dir is required")
-    set_seed(args.seed)
+    cfg, args = parse_training_config(CONFIG_TYPES, argv)
     policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
     task = ArithTask.load(policy)
     fmt = task.step_format
