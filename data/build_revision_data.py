@@ -148,11 +148,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     def make_worker():
         generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
-        context = getattr(generator.model.config, "max_position_embeddings", None)
+        context = generator.context_length
         if context is not None and context < cfg.max_length:
             raise UserError(f"max_length {cfg.max_length} exceeds the policy's context of {context} tokens")
-        count_tokens = lambda text: len(generator.tokenizer(text)["input_ids"])  # noqa: E731
-        return lambda chunk: revision_chunk(chunk, generator, fmt, cfg, count_tokens)
+        return lambda chunk: revision_chunk(chunk, generator, fmt, cfg, generator.count_tokens)
 
     records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
     if state.is_main_process:

@@ -15,7 +15,7 @@ from search.accounting import Accounting
 from search.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategy import Candidate, SearchResult, SearchSettings, pick
-from search.verifier import Verifier, aggregate
+from search.verifier import Verifier, aggregate, score_solutions
 
 
 @dataclass
@@ -51,15 +51,7 @@ def sample_best_of_n(
     generations = generator.generate(prompts, params, budget, seeds)
     flat = [(i, g) for i, gens in enumerate(generations) for g in gens]
     steps = [fmt.split_steps(g.text) for _, g in flat]
-    scores: list[list[float]] = [[] for _ in flat]
-    tokens = [0] * len(flat)
-    if verifier is not None:
-        scored = [k for k, s in enumerate(steps) if s]
-        scored_prompts, scored_steps = [prompts[flat[k][0]] for k in scored], [steps[k] for k in scored]
-        scores_of_scored = verifier.score(scored_prompts, scored_steps)
-        tokens_of_scored = verifier.count_tokens(scored_prompts, scored_steps)
-        for k, s, t in zip(scored, scores_of_scored, tokens_of_scored, strict=True):
-            scores[k], tokens[k] = s, t
+    scores, tokens = score_solutions(verifier, [prompts[i] for i, _ in flat], steps)
     out = [BestOfNSamples([], []) for _ in questions]
     for k, (i, gen) in enumerate(flat):
         answer = fmt.final_answer(steps[k]) if gen.stop_reason != "length" else None  # cut off: no answer

@@ -29,7 +29,7 @@ from search.accounting import Accounting
 from search.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategy import Candidate, SearchResult, SearchSettings, pick
-from search.verifier import Verifier, aggregate
+from search.verifier import Verifier, aggregate, score_solutions
 
 CONTEXT_ATTEMPTS = 4  # previous attempts a revision prompt holds, at training and at test time
 
@@ -129,18 +129,7 @@ def sample_revision_chains(
         steps = [fmt.split_steps(g.text) for g in generations]
         cut = [g.stop_reason == "length" for g in generations]  # cut off: no answer
         answers = [None if c else fmt.final_answer(s) for s, c in zip(steps, cut, strict=True)]
-        scores: list[list[float]] = [[] for _ in keys]
-        tokens = [0] * len(keys)
-        scored = [k for k, s in enumerate(steps) if s]
-        if verifier is not None and scored:
-            scored_prompts, scored_steps = [prompts[k] for k in scored], [steps[k] for k in scored]
-            for k, s, n in zip(
-                scored,
-                verifier.score(scored_prompts, scored_steps),
-                verifier.count_tokens(scored_prompts, scored_steps),
-                strict=True,
-            ):
-                scores[k], tokens[k] = s, n
+        scores, tokens = score_solutions(verifier, prompts, steps)
         for k, (i, c) in enumerate(keys):
             cost = Accounting(verifier_tokens=tokens[k])
             cost.add_generations([generations[k]])

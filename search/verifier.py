@@ -46,6 +46,22 @@ class Verifier(Protocol):
         ...
 
 
+def score_solutions(
+    verifier: Verifier | None, prompts: Sequence[str], solutions: Sequence[Sequence[str]]
+) -> tuple[list[list[float]], list[int]]:
+    """Per-step scores and tokens read for each (prompt, steps) pair, in one batched call; a pair
+    with no steps, or every pair without a verifier, gets no scores and 0 tokens."""
+    scores: list[list[float]] = [[] for _ in solutions]
+    tokens = [0] * len(solutions)
+    todo = [k for k, steps in enumerate(solutions) if steps] if verifier is not None else []
+    if todo:
+        todo_prompts, todo_steps = [prompts[k] for k in todo], [solutions[k] for k in todo]
+        counted = verifier.count_tokens(todo_prompts, todo_steps)
+        for k, s, n in zip(todo, verifier.score(todo_prompts, todo_steps), counted, strict=True):
+            scores[k], tokens[k] = s, n
+    return scores, tokens
+
+
 class PRMVerifier:
     """A trained PRM (or ORM) checkpoint; see the module docstring."""
 
