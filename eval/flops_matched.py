@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from search.config import UserError, check_model_path, cli, parse_config
 from search.generator import SamplingParams, stable_seed
@@ -71,12 +71,6 @@ class FlopsMatchedConfig:
 CONFIG_TYPES = (FlopsMatchedConfig,)
 
 
-def parameters(path: str) -> int:
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(path).num_parameters()
-
-
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
@@ -90,9 +84,9 @@ def main(argv: list[str] | None = None) -> dict:
         check_compatible(fmt, getattr(AutoConfig.from_pretrained(large), CONFIG_KEY, None), large)
     except ValueError as err:
         raise UserError(str(err)) from None
-    size_ratio = parameters(large) / parameters(small)
     questions = load_questions(report["dataset"])
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)
+    size_ratio = generator.model.num_parameters() / AutoModelForCausalLM.from_pretrained(small).num_parameters()
     params = SamplingParams(cfg.temperature, 1.0, cfg.max_new_tokens)
     seeds = [stable_seed(cfg.seed, "large", q.text) for q in questions]
     samples = generator.generate([fmt.prompt(q.text) for q in questions], params, cfg.samples_per_question, seeds)
