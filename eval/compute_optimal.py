@@ -39,11 +39,6 @@ def quantile_bins(values: Mapping[str, float], bins: int = 5) -> tuple[dict[str,
     return assignment, edges
 
 
-def bin_of(value: float, edges: Sequence[float]) -> int:
-    """The bin a new value falls in, given `quantile_bins`' edges."""
-    return sum(value > edge for edge in edges)
-
-
 def fold_of(question_id: str, folds: int = 2, seed: int = 0) -> int:
     return stable_seed(seed, "fold", question_id) % folds
 

@@ -14,12 +14,18 @@ request. The probe's cost is part of the question's accounting.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from search.config import UserError
 
 FORMAT = "compute-optimal-policy/1"
+
+
+def bin_of(value: float, edges: Sequence[float]) -> int:
+    """The difficulty bin a value falls in, given the thresholds between bins (lowest first)."""
+    return sum(value > edge for edge in edges)
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,9 @@ class ComputeOptimalPolicy:
     bin_edges: list[float]
     choices: dict[int, dict[int, Choice]]  # bin -> generation budget -> choice
 
-    def bin_of(self, mean_score: float) -> int:
-        return sum(mean_score > edge for edge in self.bin_edges)
-
     def choose(self, mean_score: float, generations: int) -> Choice:
         """The choice for a question whose probe scored `mean_score`, at most `generations` spent."""
-        by_budget = self.choices[self.bin_of(mean_score)]
+        by_budget = self.choices[bin_of(mean_score, self.bin_edges)]
         fitting = [b for b in by_budget if b <= generations]
         if not fitting:
             raise ValueError(f"the policy has no choice within {generations} generations (smallest: {min(by_budget)})")

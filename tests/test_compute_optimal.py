@@ -2,7 +2,8 @@
 
 import pytest
 
-from eval.compute_optimal import bin_of, cross_validated_choice, fold_of, matching_budget, quantile_bins
+from eval.compute_optimal import cross_validated_choice, fold_of, matching_budget, quantile_bins
+from search.compute_optimal import bin_of
 
 
 def test_quantile_bins_split_into_equal_groups_lowest_first():
