@@ -30,9 +30,8 @@ from tqdm.auto import tqdm
 from eval.compute_optimal import cross_validated_choice, matching_budget, quantile_bins
 from search import cli as search_cli
 from search.best_of_n import sample_best_of_n
-from search.compute_optimal import Choice, ComputeOptimalPolicy
+from search.compute_optimal import Choice, ComputeOptimalPolicy, probe_seed
 from search.config import UserError, cli, parse_config
-from search.generator import stable_seed
 from search.grading import answers_match
 from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import load_questions
@@ -100,8 +99,8 @@ def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
                     runtime.format,
                     runtime.settings,
                     cfg.difficulty_samples,
-                    stable_seed(cfg.seed, "difficulty-probe"),
-                )  # fmt: skip  (the runtime's probe draws the first probe_samples of these)
+                    probe_seed(cfg.seed),  # the first probe_samples of these are the runtime's probe
+                )
                 for q, s in zip(chunk, samples, strict=True):
                     correct = [answers_match(c.answer, q.gold) for c in s.candidates]
                     probe = [c.score for c in s.candidates[: cfg.probe_samples]]

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.config import UserError
+from search.generator import stable_seed
 
 FORMAT = "compute-optimal-policy/1"
+
+
+def probe_seed(seed: int) -> int:
+    """The seed of the difficulty probe's samples: `make eval` bins the first `probe_samples` of
+    its difficulty samples, drawn with this seed, so they are exactly the runtime's probe."""
+    return stable_seed(seed, "difficulty-probe")
 
 
 def bin_of(value: float, edges: Sequence[float]) -> int:

@@ -18,9 +18,9 @@ from transformers import AutoConfig
 
 from search.accounting import Accounting
 from search.best_of_n import sample_best_of_n
-from search.compute_optimal import ComputeOptimalPolicy
+from search.compute_optimal import ComputeOptimalPolicy, probe_seed
 from search.config import UserError, check_model_path
-from search.generator import Generator, stable_seed
+from search.generator import Generator
 from search.hf_generator import HFGenerator
 from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible, get_format
@@ -164,7 +164,7 @@ class Runtime:
             raise ValueError("the compute-optimal policy needs the verifier to predict difficulty")
         probes = sample_best_of_n(
             questions, self.generator, self.verifier, self.format, self.settings, policy.probe_samples,
-            stable_seed(seed, "difficulty-probe"),
+            probe_seed(seed),
         )  # fmt: skip
         specs = []
         for probe in probes:
