@@ -73,7 +73,7 @@ bench-prm-score: $(PRM)/model.safetensors
 	$(BIN)/python -m bench.prm_score --policy $(POLICY) --verifier $(PRM)
 
 $(QUESTIONS): $(POLICY)/model.safetensors
-	$(BIN)/python -m data.export_questions --policy $(POLICY) --split test --per_level 10 --out $@
+	$(BIN)/python -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --out $@
 
 # Every strategy over budgets on held-out questions with the policy and the PRM (trained first if missing);
 # per-question results in outputs/arith-tiny/search/results.jsonl, resumable; ends with the summary table.

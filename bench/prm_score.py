@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.inference_mode():
         for prompt, sol in tqdm(list(zip(prompts, solutions, strict=True)), desc="per prefix", unit="sol"):
             for i in range(len(sol)):
-                ids, _ = fmt.encode(verifier.tokenizer, prompt, sol[: i + 1])
+                ids = fmt.encode(verifier.tokenizer, prompt, sol[: i + 1]).ids
                 torch.sigmoid(verifier.model(input_ids=torch.tensor([ids])).logits[0, -1, 0])
     per_prefix_s = time.perf_counter() - start
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from search.config import UserError
 from search.generator import stable_seed
+from search.grading import answers_match
 from search.step_format import ARITH, StepFormat
 
 OPS = ("+", "-", "*")
+_TERM = re.compile(r"([+\-*])(\d+)")
+Q = TypeVar("Q")  # any question with a `level`
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,17 @@ class ArithQuestion:
     @property
     def level(self) -> int:
         return len(self.ops)
+
+    @classmethod
+    def parse(cls, text: str) -> ArithQuestion:
+        """The question of a `text` as `ArithQuestion.text` writes it; ValueError if it is not one."""
+        flat = text.replace("(", "").replace(")", "").strip()
+        start = re.match(r"\d+", flat)
+        terms = _TERM.findall(flat[start.end() :]) if start else []
+        question = cls(int(start.group()), tuple((op, int(x)) for op, x in terms)) if start else None
+        if question is None or not terms or question.text != text.strip():
+            raise ValueError(f"not an arith question: {text!r}")
+        return question
 
     @property
     def text(self) -> str:
@@ -145,7 +161,7 @@ def make_splits(
     return splits
 
 
-def first_per_level(questions: Sequence[ArithQuestion], count: int) -> list[ArithQuestion]:
+def first_per_level(questions: Sequence[Q], count: int) -> list[Q]:
     """The first `count` questions of each level, in their original order."""
     seen: dict[int, int] = defaultdict(int)
     chosen = []
@@ -212,24 +228,21 @@ def check_solution(question: ArithQuestion, solution: str, fmt: StepFormat = ARI
     """Check any solution text (also empty, truncated or malformed) against the exact reference.
 
     A step is correct iff it is the reference step at its position and every step before it
-    is correct: once a step goes wrong, later steps build on a wrong state.
+    is correct: once a step goes wrong, later steps build on a wrong state. The answer is
+    graded as in every stage (`answers_match`: `A:7.0` is right for 7), and an answer line
+    with a right answer after right steps is a right step.
     """
     steps = fmt.split_steps(solution)
     reference = question.reference_steps()
     step_correct, first_error = [], None
+    answer = fmt.final_answer(steps)
+    correct = answers_match(answer, question.answer)
     for i, step in enumerate(steps):
-        ok = first_error is None and i < len(reference) and step.strip() == reference[i]
+        same = step.strip() == reference[i] if i < len(reference) else False
+        if i == len(reference) - 1 and fmt.is_answer_step(step.strip()):
+            same = correct
+        ok = first_error is None and same
         if not ok and first_error is None:
             first_error = i
         step_correct.append(ok)
-    answer = fmt.final_answer(steps)
-    return CheckResult(steps, answer, _same_number(answer, question.answer), first_error, step_correct)
-
-
-def _same_number(answer: str | None, gold: str) -> bool:
-    if answer is None:
-        return False
-    try:
-        return int(answer) == int(gold)
-    except ValueError:
-        return False
+    return CheckResult(steps, answer, correct, first_error, step_correct)

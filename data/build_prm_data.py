@@ -1,11 +1,16 @@
 """Build PRM training data from a policy: Monte-Carlo step labels, exhaustive or by bisection.
 
     python -m data.build_prm_data --config recipes/arith-tiny/prm_data.yaml
+    python -m data.build_prm_data --task gsm8k --source gsm8k_train.jsonl --split train \\
+        --policy Qwen/Qwen2.5-Math-1.5B-Instruct --chat_template true
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 \\
         -m data.build_prm_data --config recipes/arith-tiny/prm_data.yaml
     # GPUs / nodes: accelerate launch --num_processes 8 [--num_machines N --machine_rank R ...]
 
-Questions are split across processes; each appends one record per finished question to its
+Questions come from the task (`data.tasks`: arith draws fresh training questions, never the
+policy's held-out ones; gsm8k/math read a split of a Hub dataset or a local JSONL). A solution
+is right iff its answer matches the gold one (the one grading rule); arith rows also carry the
+ground truth of every step. Questions are split across processes; each appends one record per finished question to its
 own shard under <output_dir>/shards, so a killed job resumes where it stopped. Sampling is
 seeded per question and per prefix, so the merged dataset is the same for any number of
 processes and any interruptions. The main process then writes the dataset (train /
@@ -18,23 +23,23 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from data.arith import ArithQuestion, check_solution
 from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
 from data.shards import run_sharded, start_build
+from data.tasks import StageConfig, Task, Verdict
 from search.config import cli, parse_config
 from search.generator import Generator, SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
+from search.questions import Question
 from search.step_format import StepFormat
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class PRMDataConfig:
+class PRMDataConfig(StageConfig):
     policy: str = "outputs/arith-tiny/policy"
     output_dir: str = "outputs/arith-tiny/prm_data"
-    questions_per_level: int = 25  # fresh training questions (never the policy's held-out ones)
     validation_fraction: float = 0.1  # of questions, not of solutions
     samples_per_question: int = 4  # S (Snell: 16)
     rollouts_per_step: int = 4  # K (Snell: 16, Math-Shepherd: 8)
@@ -49,8 +54,7 @@ class PRMDataConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.questions_per_level < 1:
-            raise ValueError("questions_per_level must be >= 1 (no questions to label)")
+        super().__post_init__()
         if self.samples_per_question < 1 or self.rollouts_per_step < 1:
             raise ValueError("samples_per_question and rollouts_per_step (K) must be >= 1")
         if self.mode not in ("exhaustive", "binary"):
@@ -77,27 +81,29 @@ def sampling(cfg: PRMDataConfig) -> SamplingParams:
 
 
 def label_chunk(
-    questions: list[ArithQuestion], generator: Generator, fmt: StepFormat, cfg: PRMDataConfig
+    questions: list[Question], task: Task, generator: Generator, fmt: StepFormat, cfg: PRMDataConfig
 ) -> list[dict]:
     """One record per question: its labelled solutions as stepwise rows, and what was filtered."""
     params = sampling(cfg)
     seeds = [stable_seed(cfg.seed, "solutions", q.text) for q in questions]
     samples = generator.generate([fmt.prompt(q.text) for q in questions], params, cfg.samples_per_question, seeds)
-    records = [{"question": q.text, "filtered": {"no_answer": 0, "empty_step": 0}, "rows": []} for q in questions]
+    records = [{"question": q.text, "counts": {"no_answer": 0, "cut_off": 0}, "rows": [], "sampled_correct": 0}
+               for q in questions]  # fmt: skip
     todo, checks = [], []
     for qi, (q, gens) in enumerate(zip(questions, samples, strict=True)):
         for j, gen in enumerate(gens):
-            check = check_solution(q, gen.text, fmt)
-            if check.final_answer is None:  # unfinished or no answer line
-                records[qi]["filtered"]["no_answer"] += 1
-            elif any(not step.strip() for step in check.steps):
-                records[qi]["filtered"]["empty_step"] += 1
+            check = task.check(q, gen.text, fmt)
+            records[qi]["sampled_correct"] += check.correct
+            if gen.stop_reason == "length":  # cut off by max_new_tokens: its answer (if any) is not final
+                records[qi]["counts"]["cut_off"] += 1
+            elif check.answer is None:  # no answer line
+                records[qi]["counts"]["no_answer"] += 1
             else:
                 todo.append((qi, q.text, check.steps, check.correct))
                 checks.append((qi, j, check))
 
     def grade(qi: int, solution: str) -> bool:
-        return check_solution(questions[qi], solution, fmt).correct
+        return task.check(questions[qi], solution, fmt).correct
 
     labeler = MCLabeler(generator, fmt, grade, cfg.rollouts_per_step, params, cfg.seed)
     for (qi, j, check), labeled in zip(checks, labeler.label(todo, cfg.mode), strict=True):
@@ -105,8 +111,9 @@ def label_chunk(
     return records
 
 
-def stepwise_row(q: ArithQuestion, index: int, check, labeled: LabeledSolution, fmt: StepFormat, cfg) -> dict:
-    """TRL's stepwise schema (prompt, completions, labels) plus provenance and ground truth."""
+def stepwise_row(q: Question, index: int, check: Verdict, labeled: LabeledSolution, fmt: StepFormat, cfg) -> dict:
+    """TRL's stepwise schema (prompt, completions, labels) plus provenance and, where the task
+    knows it, the ground truth of every step."""
     steps, mc = labeled.steps, labeled.mc_values
     if cfg.mode == "binary":  # steps after the first error carry no label (OmegaPRM)
         n = len(steps) if labeled.first_zero is None else labeled.first_zero + 1
@@ -120,14 +127,15 @@ def stepwise_row(q: ArithQuestion, index: int, check, labeled: LabeledSolution, 
         "labels": hard if cfg.label_kind == "hard" else mc,
         "mc_values": mc,
         "hard_labels": hard,
-        "gt_step_correct": check.step_correct[: len(steps)],
+        "gt_step_correct": check.step_correct[: len(steps)] if check.step_correct is not None else None,
         "gt_first_error": check.first_error,
         "first_zero": labeled.first_zero,
         "rollouts": labeled.rollouts,
         "question": q.text,
+        "id": q.id,
         "level": q.level,
-        "gold": q.answer,
-        "final_answer": check.final_answer,
+        "gold": q.gold,
+        "final_answer": check.answer,
         "correct": check.correct,
         "solution_index": index,
     }
@@ -137,17 +145,18 @@ def stepwise_row(q: ArithQuestion, index: int, check, labeled: LabeledSolution, 
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state, task, questions, out = start_build(cfg, cfg.policy, train_stream="prm")
-    fmt = task.step_format
+    build = start_build(cfg, cfg.policy, stream="prm")
+    fmt = build.format
 
     def make_worker():
-        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
-        return lambda chunk: label_chunk(chunk, generator, fmt, cfg)
+        device = str(build.state.device)
+        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=device)
+        return lambda chunk: label_chunk(chunk, build.task, generator, fmt, cfg)
 
-    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
-    if state.is_main_process:
-        write_prm_dataset(out, questions, records, cfg)
-    return out
+    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
+    if build.state.is_main_process:
+        write_prm_dataset(build.out, build.questions, records, cfg, fmt)
+    return build.out
 
 
 if __name__ == "__main__":

@@ -26,22 +26,23 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
-from data.arith import ArithQuestion, check_solution
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
 from data.shards import run_sharded, save_splits, start_build
+from data.tasks import StageConfig, Task
 from search.config import UserError, cli, parse_config
 from search.generator import Generator, SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
+from search.questions import Question
 from search.step_format import StepFormat
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class RevisionDataConfig:
+class RevisionDataConfig(StageConfig):
     policy: str = "outputs/arith-tiny/policy"
     output_dir: str = "outputs/arith-tiny/revision_data"
-    questions_per_level: int = 50  # fresh training questions (never the policy's held-out ones)
+    questions_per_level: int | None = 50  # arith: fresh training questions (never the policy's held-out ones)
     validation_fraction: float = 0.1  # of questions
     samples_per_question: int = 16  # Snell et al.: 64
     temperature: float = 1.0  # "a higher temperature" than search's
@@ -54,8 +55,9 @@ class RevisionDataConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.questions_per_level < 1 or self.samples_per_question < 2:
-            raise ValueError("questions_per_level must be >= 1 and samples_per_question >= 2")
+        super().__post_init__()
+        if self.samples_per_question < 2:
+            raise ValueError("samples_per_question must be >= 2")
         if not 0 <= self.max_incorrect <= CONTEXT_ATTEMPTS:
             raise ValueError(f"max_incorrect must be in 0..{CONTEXT_ATTEMPTS} (the attempts a prompt holds)")
         if not 0 <= self.validation_fraction < 1:
@@ -69,7 +71,8 @@ CONFIG_TYPES = (RevisionDataConfig,)
 
 
 def revision_chunk(
-    questions: list[ArithQuestion],
+    questions: list[Question],
+    task: Task,
     generator: Generator,
     fmt: StepFormat,
     cfg: RevisionDataConfig,
@@ -84,11 +87,11 @@ def revision_chunk(
         counts: Counter = Counter()
         correct, incorrect = [], []
         for gen in gens:
-            check = check_solution(q, gen.text, fmt)
-            if check.final_answer is None:
+            check = task.check(q, gen.text, fmt)
+            if gen.stop_reason == "length":
+                counts["cut_off"] += 1
+            elif check.answer is None:
                 counts["no_answer"] += 1
-            elif any(not step.strip() for step in check.steps):
-                counts["empty_step"] += 1
             else:
                 (correct if check.correct else incorrect).append(fmt.step_separator.join(check.steps))
         distinct = list(dict.fromkeys(incorrect))  # an attempt shown twice teaches nothing new
@@ -104,16 +107,18 @@ def revision_chunk(
                 if count_tokens(prompt + completion) + 1 > cfg.max_length:  # + EOS
                     counts["too_long"] += 1
                     continue
-                rows.append({"prompt": prompt, "completion": completion, "question": q.text, "level": q.level,
-                             "gold": q.answer, "k": len(t.context)})  # fmt: skip
+                rows.append({"prompt": prompt, "completion": completion, "question": q.text, "id": q.id,
+                             "level": q.level, "gold": q.gold, "k": len(t.context)})  # fmt: skip
         records.append({"question": q.text, "counts": dict(counts), "rows": rows,
                         "correct": len(correct), "incorrect": len(incorrect)})  # fmt: skip
     return records
 
 
-def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> DatasetDict:
+def write_revision_dataset(
+    out: Path, questions: list[Question], records: list[dict], cfg, fmt: StepFormat
+) -> DatasetDict:
     """Dataset (train/validation by question), JSONL per split, report.json and a dataset card."""
-    dataset, counts = save_splits(out, questions, records, cfg)
+    dataset, counts = save_splits(out, questions, records, cfg, fmt)
     ks = Counter(k for split in dataset.values() for k in split["k"])
     report = {
         "questions": len(questions),
@@ -143,20 +148,21 @@ def write_revision_dataset(out: Path, questions: list[ArithQuestion], records: l
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state, task, questions, out = start_build(cfg, cfg.policy, train_stream="revision")
-    fmt = task.step_format
+    build = start_build(cfg, cfg.policy, stream="revision")
+    fmt = build.format
 
     def make_worker():
-        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=str(state.device))
+        device = str(build.state.device)
+        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=device)
         context = generator.context_length
         if context is not None and context < cfg.max_length:
             raise UserError(f"max_length {cfg.max_length} exceeds the policy's context of {context} tokens")
-        return lambda chunk: revision_chunk(chunk, generator, fmt, cfg, generator.count_tokens)
+        return lambda chunk: revision_chunk(chunk, build.task, generator, fmt, cfg, generator.count_tokens)
 
-    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
-    if state.is_main_process:
-        write_revision_dataset(out, questions, records, cfg)
-    return out
+    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
+    if build.state.is_main_process:
+        write_revision_dataset(build.out, build.questions, records, cfg, fmt)
+    return build.out
 
 
 if __name__ == "__main__":

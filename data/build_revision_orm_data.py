@@ -20,21 +20,21 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from data.arith import ArithQuestion, check_solution
 from data.shards import run_sharded, save_splits, start_build
+from data.tasks import StageConfig, Task
 from search.config import cli, parse_config
 from search.generator import Generator
 from search.hf_generator import HFGenerator
+from search.questions import Question
 from search.revisions import sample_revision_chains
 from search.step_format import StepFormat
 from search.strategy import SearchSettings
 
 
 @dataclass
-class RevisionORMDataConfig:
+class RevisionORMDataConfig(StageConfig):
     revision_model: str = "outputs/arith-tiny/revision"
     output_dir: str = "outputs/arith-tiny/revision_orm_data"
-    questions_per_level: int = 25  # fresh training questions (never the held-out ones)
     validation_fraction: float = 0.1  # of questions
     chains: int = 2  # per question
     length: int = 4  # attempts per chain
@@ -46,8 +46,9 @@ class RevisionORMDataConfig:
     batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.questions_per_level < 1 or self.chains < 1 or self.length < 1:
-            raise ValueError("questions_per_level, chains and length must be >= 1")
+        super().__post_init__()
+        if self.chains < 1 or self.length < 1:
+            raise ValueError("chains and length must be >= 1")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError("validation_fraction must be in [0, 1)")
 
@@ -59,7 +60,7 @@ CONFIG_TYPES = (RevisionORMDataConfig,)
 
 
 def orm_chunk(
-    questions: list[ArithQuestion], reviser: Generator, fmt: StepFormat, cfg: RevisionORMDataConfig
+    questions: list[Question], task: Task, reviser: Generator, fmt: StepFormat, cfg: RevisionORMDataConfig
 ) -> list[dict]:
     """One record per question: its graded attempts as stepwise rows, and what was dropped."""
     settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
@@ -75,21 +76,19 @@ def orm_chunk(
                 steps = attempt.candidate.steps
                 if attempt.candidate.answer is None:
                     counts["no_answer"] += 1
-                elif any(not step.strip() for step in steps):
-                    counts["empty_step"] += 1
                 else:
-                    correct = check_solution(q, fmt.render_steps(steps), fmt).correct
+                    correct = task.check(q, fmt.render_steps(steps), fmt).correct
                     labels = [float(correct)] * len(steps)
                     rows.append({"prompt": attempt.prompt, "completions": steps, "labels": labels,
-                                 "correct": correct, "question": q.text, "level": q.level, "gold": q.answer,
-                                 "chain": c, "step": t})  # fmt: skip
+                                 "correct": correct, "question": q.text, "id": q.id, "level": q.level,
+                                 "gold": q.gold, "chain": c, "step": t})  # fmt: skip
         records.append({"question": q.text, "counts": dict(counts), "rows": rows})
     return records
 
 
-def write_orm_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> dict:
+def write_orm_dataset(out: Path, questions: list[Question], records: list[dict], cfg, fmt: StepFormat) -> dict:
     """The dataset, its report.json and a dataset card."""
-    dataset, counts = save_splits(out, questions, records, cfg)
+    dataset, counts = save_splits(out, questions, records, cfg, fmt)
     correct = sum(sum(split["correct"]) for split in dataset.values())
     rows = sum(len(split) for split in dataset.values())
     report = {
@@ -121,19 +120,18 @@ def write_orm_dataset(out: Path, questions: list[ArithQuestion], records: list[d
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    state, task, questions, out = start_build(cfg, cfg.revision_model, train_stream="revision-orm")
-    fmt = task.step_format
+    build = start_build(cfg, cfg.revision_model, stream="revision-orm")
+    fmt = build.format
 
     def make_worker():
-        reviser = HFGenerator.from_pretrained(
-            cfg.revision_model, fmt, batch_size=cfg.batch_size, device=str(state.device)
-        )
-        return lambda chunk: orm_chunk(chunk, reviser, fmt, cfg)
+        device = str(build.state.device)
+        reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size, device=device)
+        return lambda chunk: orm_chunk(chunk, build.task, reviser, fmt, cfg)
 
-    records = run_sharded(questions, out, state, cfg.questions_per_chunk, make_worker)
-    if state.is_main_process:
-        write_orm_dataset(out, questions, records, cfg)
-    return out
+    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
+    if build.state.is_main_process:
+        write_orm_dataset(build.out, build.questions, records, cfg, fmt)
+    return build.out
 
 
 if __name__ == "__main__":

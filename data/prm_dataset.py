@@ -7,30 +7,19 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import DatasetDict
 
-from data.arith import ArithQuestion
 from data.mc_labels import first_zero_by_bisection
-from data.shards import split_of
+from data.shards import save_splits
+from search.questions import Question
+from search.step_format import StepFormat
 
 
-def write_prm_dataset(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> DatasetDict:
+def write_prm_dataset(out: Path, questions: list[Question], records: list[dict], cfg, fmt: StepFormat) -> DatasetDict:
     """Dataset on disk (`out/dataset`), JSONL per split, README card and `report.{json,md}`."""
+    dataset, _ = save_splits(out, questions, records, cfg, fmt)
     by_question = {r["question"]: r for r in records}
-    missing = [q.text for q in questions if q.text not in by_question]
-    if missing:
-        raise RuntimeError(f"{len(missing)} questions have no record (first: {missing[0]!r}); rerun to finish")
     ordered = [by_question[q.text] for q in questions]
-    rows = {"train": [], "validation": []}
-    for r in ordered:
-        rows[split_of(r["question"], cfg.seed, cfg.validation_fraction)] += r["rows"]
-    dataset = DatasetDict({name: Dataset.from_list(split_rows) for name, split_rows in rows.items() if split_rows})
-    if not dataset:
-        raise RuntimeError("no solution survived filtering: the policy never produced an answer line")
-    dataset.save_to_disk(str(out / "dataset"))
-    for name, split in dataset.items():
-        split.to_json(str(out / f"{name}.jsonl"))
-
     report = build_report(ordered, cfg)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     markdown = report_markdown(report, {name: len(split) for name, split in dataset.items()}, cfg)
@@ -44,7 +33,7 @@ def build_report(records: list[dict], cfg) -> dict:
     """Filter counts, rollouts, label quality against ground truth, bisection vs exhaustive."""
     filtered = Counter()
     for r in records:
-        filtered.update(r["filtered"])
+        filtered.update(r["counts"])
     rows = [row for r in records for row in r["rows"]]
     report = {
         "questions": len(records),
@@ -53,13 +42,36 @@ def build_report(records: list[dict], cfg) -> dict:
         "filtered": dict(filtered),
         "questions_without_rows": sum(not r["rows"] for r in records),
         "correct_solutions": sum(row["correct"] for row in rows),
+        "pass@1": sum(r["sampled_correct"] for r in records) / (len(records) * cfg.samples_per_question),
+        f"pass@{cfg.samples_per_question}": sum(r["sampled_correct"] > 0 for r in records) / len(records),
         "steps": sum(len(row["completions"]) for row in rows),
         "rollouts": sum(row["rollouts"] for row in rows),
-        "label_quality": label_quality(rows),
+        "label_mix": label_mix(rows),
     }
+    if rows and rows[0]["gt_step_correct"] is not None:
+        report["label_quality"] = label_quality(rows)
+    else:
+        report["needs_step_truth"] = "label accuracy, first-error accuracy and soft-label error need a step-level " \
+            "ground truth, which only the arith task has"  # fmt: skip
     if cfg.mode == "exhaustive":
         report["binary_vs_exhaustive"] = bisection_comparison(rows, cfg.rollouts_per_step)
     return report
+
+
+def label_mix(rows: list[dict]) -> dict:
+    """What the labels say without any ground truth: positives, the MC values' histogram, and how
+    often the hard label agrees with the soft one rounded at 0.5."""
+    pairs = [(h, v) for row in rows for h, v in zip(row["hard_labels"], row["mc_values"], strict=True)]
+    probed = [v for _, v in pairs if v is not None]
+    histogram = [0] * 5
+    for v in probed:
+        histogram[min(int(v * 5), 4)] += 1
+    return {
+        "steps": len(pairs),
+        "hard_positive_fraction": _mean([h for h, _ in pairs]),
+        "mc_value_histogram": {f"{i / 5:.1f}-{(i + 1) / 5:.1f}": n for i, n in enumerate(histogram)},
+        "hard_soft_agreement": _mean([h == float(v >= 0.5) for h, v in pairs if v is not None]),
+    }
 
 
 def label_quality(rows: list[dict]) -> dict:
@@ -126,17 +138,23 @@ def report_markdown(report: dict, split_sizes: dict[str, int], cfg) -> str:
         "",
         f"- questions: {report['questions']} ({', '.join(f'{k}: {v} solutions' for k, v in split_sizes.items())})",
         f"- solutions sampled: {report['solutions_sampled']}, kept: {report['solutions_kept']}, "
-        f"correct: {report['correct_solutions']}",
+        f"correct: {report['correct_solutions']}; pass@1 {_fmt(report['pass@1'])}, "
+        f"pass@{cfg.samples_per_question} {_fmt(report[f'pass@{cfg.samples_per_question}'])}",
         f"- filtered: {report['filtered']}; questions left with no solution: {report['questions_without_rows']}",
         f"- steps labelled: {report['steps']}, rollouts: {report['rollouts']} "
         f"(mode {cfg.mode}, K={cfg.rollouts_per_step})",
         "",
-        "### Label quality against ground-truth step correctness",
+        "### Labels",
         "",
         "| metric | value |",
         "|---|---:|",
     ]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in report["label_quality"].items()]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in report["label_mix"].items()]
+    if "label_quality" in report:
+        lines += ["", "### Label quality against ground-truth step correctness", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in report["label_quality"].items()]
+    else:
+        lines += ["", f"Not shown: {report['needs_step_truth']}."]
     if "binary_vs_exhaustive" in report:
         lines += ["", "### Binary search (OmegaPRM) vs exhaustive labelling, same solutions", ""]
         lines += ["| metric | value |", "|---|---:|"]
@@ -153,8 +171,9 @@ Stepwise rows in TRL's schema: `prompt`, `completions` (one string per step, sep
 included), `labels` (one float per step: {cfg.label_kind} labels). Extra columns:
 `mc_values` (fraction of rollouts from the step's prefix that reach the gold answer; null
 where binary search did not probe), `hard_labels` (MC value > {cfg.hard_threshold}),
-`gt_step_correct` / `gt_first_error` (ground truth from the arith checker), `first_zero`,
-`rollouts`, `question`, `level`, `gold`, `final_answer`, `correct`, `solution_index`.
+`gt_step_correct` / `gt_first_error` (ground truth from the arith checker; null for tasks
+without one), `first_zero`, `rollouts`, `question`, `id`, `level`, `gold`, `final_answer`,
+`correct`, `solution_index`. The step format of the prompts is in `dataset/step_format.json`.
 
 Load with `datasets.load_from_disk("{Path(cfg.output_dir) / "dataset"}")`; JSONL copies sit beside it.
 

@@ -1,10 +1,10 @@
 """Revision trajectories as Snell et al. build them, from a question's sampled answers.
 
-For each correct answer, draw k ~ U{0..max_incorrect} (capped by how many incorrect answers
-there are) incorrect answers to put in context before it. The LAST one in context is the
-incorrect answer closest to the correct one by character edit distance; the others are
-drawn at random from the rest. The revision model learns to write the correct answer after
-seeing those attempts.
+For each correct answer, draw k ~ U{0..min(max_incorrect, number of incorrect answers)}
+incorrect answers to put in context before it (Snell et al.: k ~ U{0..min(4, #incorrect)}).
+The LAST one in context is the incorrect answer closest to the correct one by character edit
+distance; the others are drawn at random from the rest. The revision model learns to write
+the correct answer after seeing those attempts.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def build_trajectories(
         raise ValueError(f"max_incorrect must be >= 0, got {max_incorrect}")
     out = []
     for target in correct:
-        k = min(rng.randint(0, max_incorrect), len(incorrect))
+        k = rng.randint(0, min(max_incorrect, len(incorrect)))
         if k == 0:
             out.append(Trajectory([], target))
             continue

@@ -11,6 +11,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,12 @@ from accelerate.utils import parse_flag_from_env
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
-from data.arith import ArithQuestion, ArithTask
+from data.tasks import Task
 from search.config import UserError
 from search.generator import stable_seed
 from search.jsonl import cut_torn_tail, read_jsonl
+from search.questions import Question
+from search.step_format import StepFormat, get_format
 
 log = logging.getLogger(__name__)
 
@@ -88,32 +91,41 @@ def run_sharded(
     return read_all(out / "shards")
 
 
-def check_settings(out: Path, cfg) -> None:
-    """Refuse to resume into a folder built with other settings (`cfg.settings()`)."""
+def check_settings(out: Path, settings: dict) -> None:
+    """Refuse to resume into a folder built with other settings."""
     path = out / "settings.json"
     if path.exists():
-        if json.loads(path.read_text()) != cfg.settings():
+        if json.loads(path.read_text()) != settings:
             raise UserError(f"{out} holds data built with other settings: use another output_dir or delete it")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cfg.settings(), indent=2))
+        path.write_text(json.dumps(settings, indent=2))
 
 
-def start_build(cfg, model: str, train_stream: str) -> tuple[PartialState, ArithTask, list[ArithQuestion], Path]:
-    """This process, the task of the `model` checkpoint, the build's fresh training questions (stream
-    `train_stream`, never the held-out ones) and its output folder, whose settings are checked."""
+@dataclass
+class Build:
+    """What a data build runs on: this process, the task, the model's prompt format, the questions
+    and the output folder (whose settings were checked)."""
+
+    state: PartialState
+    task: Task
+    format: StepFormat
+    questions: list[Question]
+    out: Path
+
+
+def start_build(cfg, model: str, stream: str) -> Build:
+    """Load the stage's task and questions (`cfg` is a `data.tasks.StageConfig`; arith train questions
+    come fresh from `stream`, never held out), resolve the model's prompt format, check the output
+    folder's settings and write the format beside the dataset-to-be."""
     state = process_state()
     log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
-    task = ArithTask.load(model)
-    try:
-        questions = task.splits(cfg.questions_per_level, train_stream=train_stream, distinct_train=True).train
-    except ValueError as err:
-        raise UserError(str(err)) from None
+    task, fmt, questions = cfg.prepare(model, stream)
     out = Path(cfg.output_dir)
     if state.is_main_process:
-        check_settings(out, cfg)
+        check_settings(out, {**cfg.settings(), "step_format": fmt.to_dict()})
     state.wait_for_everyone()
-    return state, task, questions, out
+    return Build(state, task, fmt, questions, out)
 
 
 def split_of(question: str, seed: int, validation_fraction: float) -> str:
@@ -121,9 +133,12 @@ def split_of(question: str, seed: int, validation_fraction: float) -> str:
     return "validation" if stable_seed(seed, "split", question) % 10_000 < validation_fraction * 10_000 else "train"
 
 
-def save_splits(out: Path, questions: list[ArithQuestion], records: list[dict], cfg) -> tuple[DatasetDict, Counter]:
-    """The records' rows as a train/validation dataset split by question (`out/dataset` and a JSONL
-    file per split), and the sum of their `counts` (what was dropped or skipped, and why)."""
+def save_splits(
+    out: Path, questions: list[Question], records: list[dict], cfg, fmt: StepFormat
+) -> tuple[DatasetDict, Counter]:
+    """The records' rows as a train/validation dataset split by question (`out/dataset`, with the
+    step format its prompts are rendered in, and a JSONL file per split), and the sum of their
+    `counts` (what was dropped or skipped, and why)."""
     by_question = {r["question"]: r for r in records}
     missing = [q.text for q in questions if q.text not in by_question]
     if missing:
@@ -136,7 +151,36 @@ def save_splits(out: Path, questions: list[ArithQuestion], records: list[dict], 
     dataset = DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items() if rows})
     if not dataset:
         raise UserError(f"no row survived ({dict(counts)}): sample more or use easier questions")
+    save_dataset(dataset, out, fmt)
+    return dataset, counts
+
+
+FORMAT_FILE = "step_format.json"  # in a dataset folder: the format its prompts and steps are rendered in
+
+
+def dataset_format(dataset: str | Path, name: str | None) -> StepFormat:
+    """The step format a dataset folder's prompts are rendered in: the one its builder stored, else
+    the registered format `name`; a stored format with another name is a user error."""
+    path = Path(dataset) / FORMAT_FILE
+    if path.is_file():
+        try:
+            stored = StepFormat.from_dict(json.loads(path.read_text()))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{path}: not a step format ({err})") from None
+        if name is not None and name != stored.name:
+            raise UserError(f"{dataset} is rendered in step format {stored.name!r}, not {name!r}")
+        return stored
+    if name is None:
+        raise UserError(f"{dataset} carries no {FORMAT_FILE}: set step_format")
+    try:
+        return get_format(name)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def save_dataset(dataset: DatasetDict, out: Path, fmt: StepFormat) -> None:
+    """`out/dataset` (load_from_disk) with its step format, and a JSONL file per split."""
     dataset.save_to_disk(str(out / "dataset"))
+    (out / "dataset" / FORMAT_FILE).write_text(json.dumps(fmt.to_dict(), indent=2))
     for name, split in dataset.items():
         split.to_json(str(out / f"{name}.jsonl"))
-    return dataset, counts

@@ -31,8 +31,8 @@ from search.config import UserError, check_model_path, cli, parse_config
 from search.generator import SamplingParams, stable_seed
 from search.grading import answers_match
 from search.hf_generator import HFGenerator
+from search.prompting import PromptConfig, resolve_format
 from search.questions import load_questions
-from search.runtime import policy_format
 from search.step_format import CONFIG_KEY, check_compatible
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"eval report not found: {report_path} (run make eval)")
     report = json.loads(report_path.read_text())
     small, large = report["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
-    fmt = policy_format(small)
+    fmt = resolve_format(small, PromptConfig())
     try:
         check_compatible(fmt, getattr(AutoConfig.from_pretrained(large), CONFIG_KEY, None), large)
     except ValueError as err:

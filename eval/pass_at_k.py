@@ -1,4 +1,4 @@
-"""Sampled pass@1 of a policy on arith questions, per difficulty level."""
+"""Sampled pass@1 and pass@k of a policy on a task's questions, per difficulty level."""
 
 from __future__ import annotations
 
@@ -9,21 +9,25 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data.arith import ArithQuestion, check_solution
+from data.tasks import Task
 from search.generator import Generator, SamplingParams, stable_seed
+from search.questions import Question
 from search.step_format import StepFormat
 
 
 def sampled_pass_at_1(
     generator: Generator,
+    task: Task,
     fmt: StepFormat,
-    questions: Sequence[ArithQuestion],
+    questions: Sequence[Question],
     samples: int,
     params: SamplingParams,
     seed: int,
     chunk: int = 64,
-) -> dict[int, dict[str, float]]:
-    """Per level: pass@1 (mean correctness of samples), first-error rate and unfinished rate."""
+) -> dict:
+    """Per level (None: no level): pass@1 (mean correctness of samples), pass@k (a question with a
+    right sample among its k), the rate of solutions with no answer, of cut-off ones and, where the
+    task knows step truth, of solutions with a wrong step."""
     stats: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for start in tqdm(range(0, len(questions), chunk), desc="pass@1", unit="chunk"):
         batch = questions[start : start + chunk]
@@ -31,40 +35,50 @@ def sampled_pass_at_1(
         seeds = [stable_seed(seed, q.text) for q in batch]
         for q, gens in zip(batch, generator.generate(prompts, params, n=samples, seeds=seeds), strict=True):
             s = stats[q.level]
+            right = 0
             for gen in gens:
-                result = check_solution(q, gen.text, fmt)
+                result = task.check(q, gen.text, fmt)
                 s["samples"] += 1
-                s["correct"] += result.correct
+                right += result.correct
                 s["step_error"] += result.first_error is not None
+                s["no_answer"] += result.answer is None
                 s["unfinished"] += gen.stop_reason == "length"
+            s["correct"] += right
+            s["solved"] += right > 0
             s["questions"] += 1
     return {
         level: {
             "questions": int(s["questions"]),
             "samples": int(s["samples"]),
             "pass@1": s["correct"] / s["samples"],
-            "step_error_rate": s["step_error"] / s["samples"],
+            f"pass@{samples}": s["solved"] / s["questions"],
+            "step_error_rate": s["step_error"] / s["samples"] if task.has_step_truth else None,
+            "no_answer_rate": s["no_answer"] / s["samples"],
             "unfinished_rate": s["unfinished"] / s["samples"],
         }
-        for level, s in sorted(stats.items())
+        for level, s in sorted(stats.items(), key=lambda item: (item[0] is None, str(item[0]).zfill(4)))
     }
 
 
-def write_pass_at_1_report(report: dict[int, dict[str, float]], out_dir: Path, header: str) -> Path:
+def write_pass_at_1_report(report: dict, out_dir: Path, header: str) -> Path:
     """JSON plus a markdown table; returns the markdown path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "pass_at_1.json").write_text(json.dumps({str(k): v for k, v in report.items()}, indent=2))
+    k = next(key for key in next(iter(report.values())) if key.startswith("pass@") and key != "pass@1")
     lines = [
         f"# {header}",
         "",
-        "| operations | questions | samples | pass@1 | solutions with a wrong step | unfinished |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"| level | questions | samples | pass@1 | {k} | solutions with a wrong step | no answer | unfinished |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level, r in report.items():
+        wrong_step = "n/a" if r["step_error_rate"] is None else f"{r['step_error_rate']:.3f}"
         lines.append(
-            f"| {level} | {r['questions']} | {r['samples']} | {r['pass@1']:.3f} "
-            f"| {r['step_error_rate']:.3f} | {r['unfinished_rate']:.3f} |"
+            f"| {level} | {r['questions']} | {r['samples']} | {r['pass@1']:.3f} | {r[k]:.3f} "
+            f"| {wrong_step} | {r['no_answer_rate']:.3f} | {r['unfinished_rate']:.3f} |"
         )
+    if report and next(iter(report.values()))["step_error_rate"] is None:
+        lines += ["", "n/a: a wrong step needs a step-level ground truth, which only the arith task has."]
     path = out_dir / "pass_at_1.md"
     path.write_text("\n".join(lines) + "\n")
     return path

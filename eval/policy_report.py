@@ -1,8 +1,10 @@
-"""Sampled pass@1 per difficulty level of a trained arith policy, on its held-out test split.
+"""Sampled pass@1 (and pass@k) per difficulty level of a policy on a task's test questions.
 
     python -m eval.policy_report --policy outputs/arith-tiny/policy
+    python -m eval.policy_report --task gsm8k --source gsm8k_test.jsonl --limit 50 \\
+        --policy HuggingFaceTB/SmolLM2-135M-Instruct --chat_template true
 
-Reads the task and split settings that `training.policy` saved beside the checkpoint, so
+Arith reads the task and split settings that `training.policy` saved beside the checkpoint, so
 the test questions are exactly the ones held out from training.
 """
 
@@ -12,16 +14,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.arith import ArithTask
+from data.tasks import StageConfig
 from eval.pass_at_k import sampled_pass_at_1, write_pass_at_1_report
-from search.config import UserError, cli, parse_config
+from search.config import cli, parse_config
 from search.generator import SamplingParams
 from search.hf_generator import HFGenerator
 
 
 @dataclass
-class PolicyReportConfig:
+class PolicyReportConfig(StageConfig):
     policy: str = "outputs/arith-tiny/policy"
+    split: str = "test"
+    questions_per_level: int | None = None  # all of the split
     samples_per_question: int = 4
     temperature: float = 1.0
     max_new_tokens: int = 160
@@ -30,6 +34,7 @@ class PolicyReportConfig:
     out_dir: str | None = None  # default: <policy>/report
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.samples_per_question < 1:
             raise ValueError("samples_per_question must be >= 1")
 
@@ -41,14 +46,10 @@ CONFIG_TYPES = (PolicyReportConfig,)
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    task = ArithTask.load(cfg.policy)
-    fmt, test = task.step_format, task.splits(0).test
-    if not test:
-        raise UserError(f"{cfg.policy} was trained with test_per_level=0: no questions to report on")
-
+    task, fmt, questions = cfg.prepare(cfg.policy, stream="report")
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size)
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
-    report = sampled_pass_at_1(generator, fmt, test, cfg.samples_per_question, params, cfg.seed)
+    report = sampled_pass_at_1(generator, task, fmt, questions, cfg.samples_per_question, params, cfg.seed)
     out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.policy) / "report"
     md = write_pass_at_1_report(report, out, f"Sampled pass@1 of {cfg.policy} (T={cfg.temperature})")
     print(md.read_text())

@@ -1,11 +1,14 @@
-"""Evaluate a PRM on held-out arith questions against the ground truth.
+"""Evaluate a PRM on a policy's samples: does it tell a question's solutions apart?
 
     python -m eval.prm_eval --policy outputs/arith-tiny/policy --verifier outputs/arith-tiny/prm
+    python -m eval.prm_eval --task math --source math500.jsonl --policy P --verifier V --chat_template true
 
-Samples N solutions per validation and test question from the policy, scores every step
-with the PRM, and reports: ProcessBench-style F1 of first-error identification (threshold
-chosen on validation), step-level ROC AUC, and best-of-N accuracy by aggregation
-(last/min/prod/mean; weighted and naive) against majority vote.
+Samples N solutions per test question from the policy, scores every step with the PRM, and
+reports within-question pairwise accuracy (a right vs a wrong solution of the same question,
+overall and per level: what decides whether search pays) and best-of-N accuracy by aggregation
+(last/min/prod/mean; weighted and naive) against majority vote. With a step-level ground truth
+(arith) also ProcessBench-style F1 of first-error identification (threshold chosen on the
+validation questions) and step-level ROC AUC; other tasks say that those need one.
 """
 
 from __future__ import annotations
@@ -16,18 +19,30 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from data.arith import ArithQuestion, ArithTask, check_solution
-from eval.prm_metrics import ScoredSolution, best_of_n_accuracy, best_threshold, first_error_f1, roc_auc
+from data.tasks import StageConfig, Task
+from eval.prm_metrics import (
+    ScoredSolution,
+    best_of_n_accuracy,
+    best_threshold,
+    first_error_f1,
+    pairwise_accuracy,
+    roc_auc,
+)
 from search.config import cli, parse_config
 from search.generator import SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
+from search.questions import Question
+from search.step_format import StepFormat
 from search.verifier import PRMVerifier
 
 
 @dataclass
-class PRMEvalConfig:
+class PRMEvalConfig(StageConfig):
     policy: str = "outputs/arith-tiny/policy"
     verifier: str = "outputs/arith-tiny/prm"
+    split: str = "test"
+    threshold_split: str | None = "validation"  # where the first-error threshold is chosen (step truth only)
+    questions_per_level: int | None = None  # all of the split
     samples_per_question: int = 8  # N for best-of-N
     temperature: float = 1.0
     max_new_tokens: int = 160
@@ -36,6 +51,7 @@ class PRMEvalConfig:
     out_dir: str | None = None  # default: <verifier>/eval
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.samples_per_question < 1:
             raise ValueError("samples_per_question must be >= 1")
 
@@ -44,47 +60,55 @@ CONFIG_TYPES = (PRMEvalConfig,)
 
 
 def sample_and_score(
-    questions: list[ArithQuestion], generator: HFGenerator, verifier: PRMVerifier, cfg: PRMEvalConfig, desc: str
-) -> list[list[ScoredSolution]]:
-    fmt = verifier.format
+    questions: list[Question], task: Task, fmt: StepFormat, generator: HFGenerator, verifier: PRMVerifier,
+    cfg: PRMEvalConfig, desc: str,
+) -> list[list[ScoredSolution]]:  # fmt: skip
+    """Per question, its N samples graded and scored."""
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     groups = []
     for start in tqdm(range(0, len(questions), 32), desc=desc, unit="chunk"):
         chunk = questions[start : start + 32]
         seeds = [stable_seed(cfg.seed, "prm-eval", q.text) for q in chunk]
         samples = generator.generate([fmt.prompt(q.text) for q in chunk], params, cfg.samples_per_question, seeds)
-        checks = [[check_solution(q, g.text, fmt) for g in gens] for q, gens in zip(chunk, samples, strict=True)]
-        flat = [(q, c) for q, cs in zip(chunk, checks, strict=True) for c in cs]
-        scores = verifier.score([fmt.prompt(q.text) for q, _ in flat], [c.steps for _, c in flat])
-        solutions = [
-            ScoredSolution(q.text, c.final_answer, c.correct, s, c.step_correct, c.first_error)
-            for (q, c), s in zip(flat, scores, strict=True)
-        ]
-        n = cfg.samples_per_question
-        groups += [solutions[i : i + n] for i in range(0, len(solutions), n)]
+        for q, gens in zip(chunk, samples, strict=True):
+            checks = [task.check(q, g.text, fmt) for g in gens]
+            cut = [g.stop_reason == "length" for g in gens]  # cut off: no answer, as in search
+            scores = verifier.score([fmt.prompt(q.text)] * len(checks), [c.steps for c in checks])
+            groups.append([
+                ScoredSolution(q.text, None if x else c.answer, c.correct and not x, s, c.step_correct,
+                               c.first_error, q.level)
+                for c, s, x in zip(checks, scores, cut, strict=True)
+            ])  # fmt: skip
     return groups
 
 
 def markdown(report: dict) -> str:
-    f1 = report["first_error_f1"]
+    pairwise = report["pairwise"]
     lines = [
         f"# PRM evaluation: {report['verifier']}",
         "",
-        f"{report['test_questions']} test questions x {report['samples_per_question']} samples; threshold "
-        f"{f1['threshold']:.2f} chosen on {report['validation_questions']} validation questions.",
+        f"{report['test_questions']} {report['task']} test questions x {report['samples_per_question']} samples "
+        f"of `{report['policy']}`.",
         "",
         "| metric | value |",
         "|---|---:|",
-        f"| first-error F1 (ProcessBench) | {f1['f1']:.3f} |",
-        f"| accuracy on erroneous solutions ({f1['erroneous']}) | {_num(f1['erroneous_accuracy'])} |",
-        f"| accuracy on correct solutions ({f1['correct']}) | {_num(f1['correct_accuracy'])} |",
-        f"| step-level ROC AUC | {_num(report['step_auc'])} |",
-        "",
-        f"## Best-of-{report['samples_per_question']} accuracy",
-        "",
-        "| selection | accuracy |",
-        "|---|---:|",
+        f"| within-question pairwise accuracy ({pairwise['all']['pairs']} pairs; chance 0.5) "
+        f"| {_num(pairwise['all']['accuracy'])} |",
     ]
+    f1 = report.get("first_error_f1")
+    if f1 is not None:
+        lines += [
+            f"| first-error F1 (ProcessBench; threshold {f1['threshold']:.2f} from {report['validation_questions']}"
+            f" validation questions) | {f1['f1']:.3f} |",
+            f"| accuracy on erroneous solutions ({f1['erroneous']}) | {_num(f1['erroneous_accuracy'])} |",
+            f"| accuracy on correct solutions ({f1['correct']}) | {_num(f1['correct_accuracy'])} |",
+            f"| step-level ROC AUC | {_num(report['step_auc'])} |",
+        ]
+    else:
+        lines += ["", f"Not shown: {report['needs_step_truth']}."]
+    lines += ["", "## Pairwise accuracy by level", "", "| level | pairs | accuracy |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v['pairs']} | {_num(v['accuracy'])} |" for k, v in pairwise["by_level"].items()]
+    lines += ["", f"## Best-of-{report['samples_per_question']} accuracy", "", "| selection | accuracy |", "|---|---:|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in report["best_of_n"].items()]
     return "\n".join(lines) + "\n"
 
@@ -96,26 +120,33 @@ def _num(value) -> str:
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    task = ArithTask.load(cfg.policy)
-    splits = task.splits(0)
-    generator = HFGenerator.from_pretrained(cfg.policy, task.step_format, batch_size=cfg.batch_size)
-    verifier = PRMVerifier.from_pretrained(cfg.verifier, task.step_format, batch_size=cfg.batch_size)
-
-    validation = [s for g in sample_and_score(splits.validation, generator, verifier, cfg, "validation") for s in g]
-    test_groups = sample_and_score(splits.test, generator, verifier, cfg, "test")
+    task, fmt, questions = cfg.prepare(cfg.policy, stream="prm-eval")
+    generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size)
+    verifier = PRMVerifier.from_pretrained(cfg.verifier, fmt, batch_size=cfg.batch_size)
+    test_groups = sample_and_score(questions, task, fmt, generator, verifier, cfg, cfg.split)
     test = [s for g in test_groups for s in g]
-    threshold = best_threshold(validation)
-    steps = [(score, ok) for s in test for score, ok in zip(s.step_scores, s.step_correct, strict=True)]
     report = {
         "verifier": cfg.verifier,
+        "policy": cfg.policy,
+        "task": task.name,
         "config": asdict(cfg),
-        "validation_questions": len(splits.validation),
-        "test_questions": len(splits.test),
+        "test_questions": len(questions),
         "samples_per_question": cfg.samples_per_question,
-        "first_error_f1": first_error_f1(test, threshold),
-        "step_auc": roc_auc([s for s, _ in steps], [ok for _, ok in steps]),
+        "pairwise": pairwise_accuracy(test_groups, verifier.aggregation),
         "best_of_n": best_of_n_accuracy(test_groups),
     }
+    if task.has_step_truth and cfg.threshold_split:
+        held_out = task.questions(cfg.threshold_split, cfg.questions_per_level, cfg.limit)
+        validation = [s for g in sample_and_score(held_out, task, fmt, generator, verifier, cfg, "threshold")
+                      for s in g]  # fmt: skip
+        steps = [(score, ok) for s in test for score, ok in zip(s.step_scores, s.step_correct, strict=True)]
+        report.update(
+            validation_questions=len(held_out),
+            first_error_f1=first_error_f1(test, best_threshold(validation)),
+            step_auc=roc_auc([s for s, _ in steps], [ok for _, ok in steps]),
+        )
+    else:
+        report["needs_step_truth"] = "first-error F1 and step AUC need a step-level ground truth (arith only)"
     out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.verifier) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "prm_eval.json").write_text(json.dumps(report, indent=2))

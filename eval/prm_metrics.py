@@ -1,4 +1,5 @@
-"""PRM metrics: ProcessBench-style first-error F1, step-level ROC AUC, best-of-N accuracy."""
+"""PRM metrics: within-question pairwise accuracy, ProcessBench-style first-error F1, step-level
+ROC AUC and best-of-N accuracy."""
 
 from __future__ import annotations
 
@@ -17,8 +18,26 @@ class ScoredSolution:
     answer: str | None
     correct: bool
     step_scores: list[float]
-    step_correct: list[bool]  # ground truth per step
-    first_error: int | None  # ground truth: first wrong step, None if every step is right
+    step_correct: list[bool] | None = None  # ground truth per step (arith), None if unknown
+    first_error: int | None = None  # ground truth: first wrong step, None if every step is right
+    level: int | str | None = None
+
+
+def pairwise_accuracy(groups: Sequence[Sequence[ScoredSolution]], how: str = "last") -> dict:
+    """How often a right solution outscores a wrong one of the SAME question (ties count half):
+    the figure that decides whether a verifier helps search. Overall and per level; a question
+    with no right or no wrong solution has no pair. Chance is 0.5."""
+    wins: dict = {}
+    for group in groups:
+        scores = [aggregate(s.step_scores, how) for s in group]
+        right = [x for x, s in zip(scores, group, strict=True) if s.correct]
+        wrong = [x for x, s in zip(scores, group, strict=True) if not s.correct]
+        pairs = [1.0 if r > w else 0.5 if r == w else 0.0 for r in right for w in wrong]
+        for key in ("all", group[0].level):
+            won, total = wins.get(key, (0.0, 0))
+            wins[key] = (won + sum(pairs), total + len(pairs))
+    table = {str(k): {"accuracy": won / total if total else None, "pairs": total} for k, (won, total) in wins.items()}
+    return {"all": table.pop("all"), "by_level": table}
 
 
 def predicted_first_error(step_scores: Sequence[float], threshold: float) -> int | None:

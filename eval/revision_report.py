@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from search.config import UserError, check_model_path, cli, parse_config
 from search.grading import answers_match
 from search.hf_generator import HFGenerator
+from search.prompting import PromptConfig, resolve_format
 from search.questions import load_questions
 from search.revisions import sample_revision_chains
-from search.runtime import policy_format
 from search.strategy import SearchSettings
 
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     check_model_path(cfg.revision_model, "revision model checkpoint")
     questions = load_questions(cfg.dataset)
-    fmt = policy_format(cfg.revision_model)
+    fmt = resolve_format(cfg.revision_model, PromptConfig())
     reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size)
     settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
     graded: list[list[bool | None]] = []

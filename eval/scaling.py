@@ -1,6 +1,11 @@
 """Compute-optimal test-time scaling for your checkpoints (Snell et al. 2024): `make eval`.
 
     python -m eval.scaling --config recipes/arith-tiny/eval.yaml
+    python -m eval.scaling --task math --source HuggingFaceH4/MATH-500 --split test --dataset null ...
+
+Questions: `dataset` (the runtime's question JSONL), or with `dataset: null` a task's split
+(`task`, `source`, `split`, `questions_per_level`, `limit`; see `data.tasks`), written to
+`<out>/questions.jsonl` first.
 
 1. Every strategy at every budget (powers of 2 up to `max_budget`) on the test questions,
    through the runtime (`python -m search run`: results.jsonl, resumable).
@@ -27,6 +32,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from data.tasks import TaskConfig
 from eval.compute_optimal import cross_validated_choice, matching_budget, quantile_bins
 from search import cli as search_cli
 from search.best_of_n import sample_best_of_n
@@ -38,12 +44,15 @@ from search.questions import load_questions
 
 
 @dataclass
-class EvalConfig(search_cli.RuntimeConfig):
-    """The runtime's settings (`search.cli.RuntimeConfig`) and what the evaluation adds."""
+class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
+    """The runtime's settings (`search.cli.RuntimeConfig`), where the questions come from
+    (`data.tasks.TaskConfig`) and what the evaluation adds."""
 
     revision_model: str | None = "outputs/arith-tiny/revision"  # null or "": no revision strategies
     revision_verifier: str | None = "outputs/arith-tiny/revision_orm"
-    dataset: str = "outputs/arith-tiny/test_questions.jsonl"
+    dataset: str | None = "outputs/arith-tiny/test_questions.jsonl"  # null: the task's questions
+    split: str = "test"
+    questions_per_level: int | None = 10
     strategies: str = (
         "best_of_n,best_of_n:select=majority,beam:m=sqrt,beam:m=4,lookahead:m=4:k=1,dvts:m=4,revision:l=2,revision:l=4"
     )
@@ -57,6 +66,8 @@ class EvalConfig(search_cli.RuntimeConfig):
     out: str = "outputs/arith-tiny/eval"
 
     def __post_init__(self) -> None:
+        search_cli.RuntimeConfig.__post_init__(self)
+        TaskConfig.__post_init__(self)
         if self.max_budget < 1 or self.bins < 1 or self.folds < 2:
             raise ValueError("max_budget and bins must be >= 1, folds >= 2")
         if not 1 <= self.probe_samples <= self.difficulty_samples:
@@ -67,6 +78,17 @@ class EvalConfig(search_cli.RuntimeConfig):
 
 
 CONFIG_TYPES = (EvalConfig,)
+
+
+def write_questions(cfg: EvalConfig) -> str:
+    """The question JSONL the evaluation runs on: `dataset`, or the task's questions written out."""
+    if cfg.dataset:
+        return cfg.dataset
+    _, questions = cfg.load(cfg.policy, stream="eval")
+    path = Path(cfg.out) / "questions.jsonl"
+    path.write_text("".join(json.dumps({"id": q.id, "question": q.text, "answer": q.gold, "level": q.level}) + "\n"
+                            for q in questions))  # fmt: skip
+    return str(path)
 
 
 def run_searches(cfg: EvalConfig) -> Path:
@@ -278,6 +300,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    cfg.dataset = write_questions(cfg)
     results = run_searches(cfg)
     difficulty = measure_difficulty(cfg)
     ids = {q.id for q in load_questions(cfg.dataset)}

@@ -28,18 +28,18 @@ from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, cli, parse_config
 from search.grading import answers_match
 from search.jsonl import cut_torn_tail, read_jsonl
+from search.prompting import PromptConfig
 from search.questions import Question, load_questions
 from search.runtime import Runtime
 from search.strategy import SearchResult, SearchSettings, StrategySpec
 
 
 @dataclass
-class RuntimeConfig:
+class RuntimeConfig(PromptConfig):
     policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
     verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM checkpoint of ours, or "none"
     revision_model: str | None = None  # for revision specs: a revision model checkpoint
     revision_verifier: str | None = None  # the ORM scoring its attempts (not needed for select=majority)
-    step_format: str | None = None  # default: the one stored in the policy checkpoint
     beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
     lookahead: int = 1  # k for lookahead specs that omit k
     revision_length: int = 4  # L for revision specs that omit l
@@ -66,7 +66,7 @@ class RuntimeConfig:
         runtime = Runtime.load(
             self.policy,
             verifier,
-            self.step_format,
+            self,
             self.batch_size,
             self.device,
             self.revision_model,
@@ -164,6 +164,7 @@ def result_row(runtime: Runtime, question: Question, spec: StrategySpec, budget:
         "level": question.level,
         "strategy": str(spec),
         "budget": budget,
+        "prompt": runtime.format.prompt(question.text),
         "answer": result.answer,
         "correct": answers_match(result.answer, question.gold),
         "solution": runtime.format.render_steps(result.solution),

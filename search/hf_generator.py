@@ -102,7 +102,7 @@ class HFGenerator:
         return getattr(self.model.config, "max_position_embeddings", None)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
+        return len(self.format.tokenize(self.tokenizer, text))
 
     @classmethod
     def from_pretrained(
@@ -124,7 +124,7 @@ class HFGenerator:
         seeds = list(range(len(prompts))) if seeds is None else list(seeds)
         if len(seeds) != len(prompts):
             raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
-        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]  # each prefix encoded once
+        encoded = [self.format.tokenize(self.tokenizer, p) for p in prompts]  # each prefix encoded once
         rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
         rows.sort(key=lambda r: len(encoded[r[0]]))  # similar lengths share a batch: less padding
         results: list[list[Generation | None]] = [[None] * n for _ in prompts]

@@ -1,5 +1,6 @@
 """Questions for a runtime run: a JSONL file, one object per line with `question` and `answer`
-(the gold answer), optional `id` (default: the line number) and `level` (kept in the results).
+(the gold answer), optional `id` (default: the line number), `level` (kept in the results) and
+`steps` (a reference solution as a list of steps: few-shot examples).
 MATH-500's own field names are read too: `problem` for the question, `unique_id` for the id."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Question:
     text: str
     gold: str
     level: int | str | None = None
+    steps: tuple[str, ...] = ()  # a reference solution, where the source has one (few-shot, replay)
 
 
 def load_questions(path: str | Path) -> list[Question]:
@@ -43,7 +45,10 @@ def load_questions(path: str | Path) -> list[Question]:
         if qid in seen:
             raise UserError(f"{where}: duplicate id {qid!r}")
         seen.add(qid)
-        questions.append(Question(qid, str(row["question"]), str(row["answer"]), row.get("level")))
+        steps = row.get("steps") or []
+        if not isinstance(steps, list) or not all(isinstance(s, str) and s.strip() for s in steps):
+            raise UserError(f"{where}: 'steps' must be a list of non-empty strings")
+        questions.append(Question(qid, str(row["question"]), str(row["answer"]), row.get("level"), tuple(steps)))
     if not questions:
         raise UserError(f"{path}: no questions")
     return questions

@@ -4,9 +4,9 @@ with any strategy at any budget; optionally a revision model and its ORM for `re
     runtime = Runtime.load("outputs/arith-tiny/policy", "outputs/arith-tiny/prm")
     [result] = runtime.solve(StrategySpec.parse("beam:m=4"), ["(2+7)*3"], budget=16)
 
-The step format comes from the policy checkpoint's metadata (or `step_format` for a hub model
-that carries none) and every other checkpoint must carry the same; the default aggregation
-comes from the verifier's metadata.
+The step format comes from the policy checkpoint's metadata (or, for a Hub model that carries
+none, a registered format rendered as `search.prompting` says: chat template, few-shot) and every
+other checkpoint must carry the same; the default aggregation comes from the verifier's metadata.
 """
 
 from __future__ import annotations
@@ -22,27 +22,12 @@ from search.compute_optimal import ComputeOptimalPolicy, probe_seed
 from search.config import UserError, check_model_path
 from search.generator import Generator
 from search.hf_generator import HFGenerator
+from search.prompting import PromptConfig, resolve_format
 from search.revisions import sample_revision_chains
-from search.step_format import CONFIG_KEY, StepFormat, check_compatible, get_format
+from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 from search.strategy import SearchResult, SearchSettings, StrategySpec
 from search.tree_search import tree_search
 from search.verifier import PRMVerifier, Verifier
-
-
-def policy_format(policy: str, name: str | None = None) -> StepFormat:
-    """The step format stored in a policy checkpoint, or the registered format `name` (checked against it)."""
-    try:
-        stored = getattr(AutoConfig.from_pretrained(policy), CONFIG_KEY, None)
-        if name is None:
-            if stored is None:
-                raise UserError(f"{policy}: the policy carries no step format; pass --step_format")
-            return StepFormat.from_dict(stored)
-        fmt = get_format(name)
-        if stored is not None:
-            check_compatible(fmt, stored, policy)
-        return fmt
-    except ValueError as err:
-        raise UserError(str(err)) from None
 
 
 class Runtime:
@@ -64,7 +49,7 @@ class Runtime:
         cls,
         policy: str,
         verifier: str | None = None,
-        step_format: str | None = None,
+        prompting: PromptConfig | None = None,
         batch_size: int = 64,
         device: str | None = None,
         revision_model: str | None = None,
@@ -72,7 +57,7 @@ class Runtime:
     ) -> Runtime:
         """Checkpoints by path (the policy may be any HF causal LM), with default settings."""
         check_model_path(policy, "policy checkpoint")
-        fmt = policy_format(policy, step_format)
+        fmt = resolve_format(policy, prompting or PromptConfig())
 
         generator = HFGenerator.from_pretrained(policy, fmt, batch_size=batch_size, device=device)
         reviser = None

@@ -6,18 +6,32 @@ Every layer (data builders, trainers, the runtime) renders and parses solutions 
     <prompt_template with the question><step 1><sep><step 2><sep>...<answer_prefix><answer><sep>
 
 The answer line is the last step. A checkpoint stores its format (`to_dict`) and the
-runtime refuses a checkpoint whose format differs from the one in use.
+runtime refuses a checkpoint whose format differs from the one in use. `{question}` is the
+only placeholder: a template may hold other braces (LaTeX, a chat template's JSON).
+Real policies get their prompt from the format too: `with_few_shot` prefixes worked
+examples, `with_chat_template` renders the question through the tokenizer's chat template;
+both return a new format whose prompt_template is the rendered text, so everything
+downstream (datasets, checkpoints, the runtime) stores and compares the exact prompt.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, NamedTuple
 
-from search.grading import last_boxed
+from search.grading import extract_answer
 
 CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
+
+
+class Encoded(NamedTuple):
+    """A tokenized (prompt, steps) pair."""
+
+    ids: list[int]
+    step_ends: list[int]  # per step: the index of its last token (where a PRM reads its score)
+    prompt_tokens: int  # tokens that hold only prompt text (the token holding its last character included)
 
 
 @dataclass(frozen=True)
@@ -32,15 +46,15 @@ class StepFormat:
     revision_header: str = "Q:{question}"  # and a line before the revision ({question} allowed; "" = none)
 
     def __post_init__(self) -> None:
-        if "{question}" not in self.prompt_template:
-            raise ValueError(f"step format {self.name!r}: prompt_template must contain '{{question}}'")
+        if self.prompt_template.count("{question}") != 1:
+            raise ValueError(f"step format {self.name!r}: prompt_template must contain '{{question}}' once")
         if not self.step_separator:
             raise ValueError(f"step format {self.name!r}: step_separator must not be empty")
 
     # ---- text ---------------------------------------------------------------------------
     def prompt(self, question: str) -> str:
         """The text the policy is conditioned on before the first step."""
-        return self.prompt_template.format(question=question)
+        return self.prompt_template.replace("{question}", question)
 
     def question_of(self, prompt: str) -> str | None:
         """The question inside a rendered prompt, or None if the prompt is not in this format."""
@@ -62,21 +76,20 @@ class StepFormat:
         return self.prompt(question) + self.render_steps(steps)
 
     def split_steps(self, solution: str) -> list[str]:
-        """Steps of a solution text (without the prompt); a trailing unfinished step is kept."""
-        parts = solution.split(self.step_separator)
-        if parts and parts[-1] == "":
-            parts.pop()  # the separator after the last step
-        return parts
+        """Steps of a solution text (without the prompt); a trailing unfinished step is kept.
+        Blank parts are not steps: real models write blank lines between paragraphs."""
+        return [part for part in solution.split(self.step_separator) if part.strip()]
 
     def is_answer_step(self, step: str) -> bool:
         return step.startswith(self.answer_prefix)
 
     def final_answer(self, steps: Sequence[str]) -> str | None:
-        """The answer stated by the last step (its answer line, else its last `\\boxed{}`), or None."""
+        """The answer stated by the last step: its answer line, else its last `\\boxed{}` or
+        GSM8K's `#### x` (how instruct models state answers), else None."""
         if not steps:
             return None
         if not self.is_answer_step(steps[-1]):
-            return last_boxed(steps[-1])  # how instruct models state answers
+            return extract_answer(steps[-1])
         answer = steps[-1][len(self.answer_prefix) :].strip()
         return answer or None
 
@@ -112,22 +125,42 @@ class StepFormat:
         for steps in attempts:
             lines += [self.attempt_header] if self.attempt_header else []
             lines += steps
-        lines += [self.revision_header.format(question=question)] if self.revision_header else []
+        lines += [self.revision_header.replace("{question}", question)] if self.revision_header else []
         return self.prompt(self.step_separator.join(lines))
 
     # ---- tokens -------------------------------------------------------------------------
-    def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
-        """Token ids of a rendered prompt + steps and, per step, the index of its last token.
+    def tokenize(self, tokenizer: Any, text: str) -> list[int]:
+        """Token ids of a rendered text as a model reads it: the tokenizer's special tokens are
+        added unless the text already starts with its BOS (a chat template writes its own)."""
+        return list(tokenizer(text, add_special_tokens=_adds_special_tokens(tokenizer, text))["input_ids"])
 
-        Each step (with its separator) is tokenized on its own, so step boundaries never merge
-        into a neighbouring token: the last token of a step is where a PRM reads its score.
-        """
-        ids = list(tokenizer(prompt)["input_ids"])
-        step_ends = []
+    def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> Encoded:
+        """Token ids of prompt + steps, tokenized in one go as a model reads the text, and per
+        step the index of its last token: the token holding the last character of the step's
+        separator, where a PRM reads the step's score.
+
+        Character offsets locate the tokens; a located token must cover its character, else
+        (no offsets, or trimmed ones) decoded prefixes decide. If a merge swallows a separator
+        together with the next step's first characters, that merged token is the step's last
+        token: the whole solution is scored as it is tokenized, never re-split."""
+        text = prompt + self.render_steps(steps)
+        add = _adds_special_tokens(tokenizer, text)
+        boundaries, end = [], len(prompt)
         for step in steps:
-            ids += tokenizer(step + self.step_separator, add_special_tokens=False)["input_ids"]
-            step_ends.append(len(ids) - 1)
-        return ids, step_ends
+            end += len(step) + len(self.step_separator)
+            boundaries.append(end)
+        try:
+            enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True)
+            offsets = enc["offset_mapping"]
+        except (NotImplementedError, ValueError, TypeError):  # slow tokenizers have no offsets
+            enc, offsets = tokenizer(text, add_special_tokens=add), None
+        ids = list(enc["input_ids"])
+        bos = getattr(tokenizer, "bos_token", None) or ""
+        prefix = bos if add and ids and ids[0] == getattr(tokenizer, "bos_token_id", None) else ""
+        ends = [len(prompt)] + boundaries if prompt else boundaries
+        located = _last_tokens(tokenizer, ids, offsets, prefix, ends)
+        prompt_tokens = located.pop(0) + 1 if prompt else 0
+        return Encoded(ids, located, prompt_tokens)
 
     # ---- metadata -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, str]:
@@ -142,11 +175,71 @@ class StepFormat:
         return cls(**values)
 
 
+def _adds_special_tokens(tokenizer: Any, text: str) -> bool:
+    bos = getattr(tokenizer, "bos_token", None)
+    return not (bos and text.startswith(bos))
+
+
+def _last_tokens(tokenizer: Any, ids: Sequence[int], offsets, prefix: str, ends: Sequence[int]) -> list[int]:
+    """Per exclusive character end, the index of the token holding the character before it."""
+    spans = [(i, a, b) for i, (a, b) in enumerate(offsets or []) if b > a]  # special tokens: empty spans
+    starts = [a for _, a, _ in spans]
+    out = []
+    for end in ends:
+        k = bisect_left(starts, end) - 1  # the last token that starts before `end`
+        if k >= 0 and spans[k][2] >= end:
+            out.append(spans[k][0])
+        else:  # no offsets, or trimmed ones that leave the character in no span: decode instead
+            out.append(_last_token_by_decoding(tokenizer, ids, prefix, end))
+    return out
+
+
+def _last_token_by_decoding(tokenizer: Any, ids: Sequence[int], prefix: str, end: int) -> int:
+    """The first token whose decoded prefix (less the special-token `prefix` text) reaches `end` characters."""
+    lo, hi = 0, len(ids) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        decoded = tokenizer.decode(ids[: mid + 1], skip_special_tokens=False).removeprefix(prefix)
+        lo, hi = (lo, mid) if len(decoded) >= end else (mid + 1, hi)
+    return lo
+
+
 ARITH = StepFormat()
 # Real math: one step per line (GSM8K) or per paragraph (MATH); the answer line as Math-Shepherd writes it.
 GSM8K = StepFormat("gsm8k", "Question: {question}\nAnswer:\n", "\n", "The answer is: ", "Attempt:", "Revision:")
 MATH = StepFormat("math", "Problem: {question}\n\nSolution:\n", "\n\n", "The answer is: ", "Attempt:", "Revision:")
 FORMATS: dict[str, StepFormat] = {f.name: f for f in (ARITH, GSM8K, MATH)}
+
+
+def with_few_shot(fmt: StepFormat, examples: Sequence[tuple[str, Sequence[str]]]) -> StepFormat:
+    """`fmt` whose prompt starts with worked examples (question, reference steps), each
+    rendered in the format itself and followed by a blank line (Snell et al.: 4-shot)."""
+    shots = "".join(fmt.render(question, steps) + "\n" for question, steps in examples)
+    return replace(fmt, prompt_template=shots + fmt.prompt_template)
+
+
+def with_chat_template(
+    fmt: StepFormat, tokenizer: Any, system_prompt: str | None = None,
+    examples: Sequence[tuple[str, Sequence[str]]] = (),
+) -> StepFormat:  # fmt: skip
+    """`fmt` for an instruct model: the question is the user turn of the tokenizer's chat
+    template (after an optional system turn and worked examples as earlier turns), and the
+    solution is the assistant's turn. The answer line and separators stay the format's."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template: set chat_template: false (a base model)")
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    for question, steps in examples:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": fmt.render_steps(steps)}]
+
+    def render(question: str) -> str:
+        turns = [*messages, {"role": "user", "content": question}]
+        return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=False)
+
+    template = render("{question}")
+    probe = "Is 2 < 3? {x} $\\frac{1}{2}$"
+    if template.count("{question}") != 1 or render(probe) != template.replace("{question}", probe):
+        raise ValueError("the chat template changes the user's text (it must insert the question verbatim)")
+    return replace(fmt, prompt_template=template)
 
 
 def get_format(name: str) -> StepFormat:

@@ -91,7 +91,7 @@ class PRMVerifier:
         return self.model.num_parameters()
 
     def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
-        return [len(self.format.encode(self.tokenizer, p, s)[0]) for p, s in zip(prompts, solutions, strict=True)]
+        return [len(self.format.encode(self.tokenizer, p, s).ids) for p, s in zip(prompts, solutions, strict=True)]
 
     @torch.inference_mode()
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:

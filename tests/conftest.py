@@ -2,11 +2,22 @@ from pathlib import Path
 
 import pytest
 
+from data.arith import ArithConfig, ArithQuestion, ArithTask
+from data.tasks import Arith
+from search.questions import Question
 from search.step_format import ARITH
 from training import policy
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
+ARITH_TASK = Arith(ArithTask(ArithConfig(), seed=0, validation_per_level=0, test_per_level=0))
+
+
+def as_question(q: ArithQuestion, qid: str = "q0") -> Question:
+    """An arith question as every stage sees it."""
+    return Question(qid, q.text, q.answer, q.level, tuple(q.reference_steps()))
+
+
 TINY = TinyModelConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 # A policy small enough to train in seconds that still writes well-formed, sometimes right solutions.
 TINY_POLICY_ARGS = [

@@ -5,6 +5,8 @@ from collections.abc import Callable
 from search.generator import Generation, stable_seed
 from search.step_format import ARITH
 
+CUT = "\x00cut"  # a scripted text ending with this was cut off by the token limit (stop reason "length")
+
 
 class ScriptedGenerator:
     """`script(prompt, n)` returns the n continuations of a prompt; every call is recorded."""
@@ -18,7 +20,8 @@ class ScriptedGenerator:
         for prompt in prompts:
             texts = self.script(prompt, n)
             assert len(texts) == n
-            out.append([Generation(t, len(prompt), len(t), "eos") for t in texts])
+            out.append([Generation(t.removesuffix(CUT), len(prompt), len(t), "length" if t.endswith(CUT) else "eos")
+                        for t in texts])  # fmt: skip
         return out
 
 

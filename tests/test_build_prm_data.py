@@ -112,9 +112,12 @@ def test_two_processes_give_the_same_dataset(reference, tiny_policy, tmp_path):
 
 def test_merge_refuses_missing_questions(reference, tmp_path):
     from data.arith import ArithQuestion
+    from search.step_format import ARITH
+    from tests.conftest import as_question
 
     with pytest.raises(RuntimeError, match="no record"):
-        write_prm_dataset(tmp_path, [ArithQuestion(1, (("+", 1),))], [], build_prm_data.PRMDataConfig())
+        question = as_question(ArithQuestion(1, (("+", 1),)))
+        write_prm_dataset(tmp_path, [question], [], build_prm_data.PRMDataConfig(), ARITH)
 
 
 def test_more_questions_than_the_task_has_is_one_line(tiny_policy, tmp_path, capsys):

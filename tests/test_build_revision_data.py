@@ -7,7 +7,7 @@ from data import build_revision_data
 from data.arith import ArithQuestion, check_solution
 from data.build_revision_data import RevisionDataConfig, revision_chunk
 from search.step_format import ARITH
-from tests.conftest import ROOT
+from tests.conftest import ARITH_TASK, ROOT, as_question
 from tests.fakes import ScriptedGenerator
 
 Q = ArithQuestion(start=2, ops=(("+", 7), ("*", 3)))  # (2+7)*3 = 27
@@ -16,7 +16,9 @@ RIGHT, WRONG, CLOSE = "2+7=9\n9*3=27\nA:27\n", "2+7=8\n8*3=24\nA:24\n", "2+7=9\n
 
 def chunk(texts, max_length=512, question=Q):
     cfg = RevisionDataConfig(samples_per_question=len(texts), max_length=max_length)
-    return revision_chunk([question], ScriptedGenerator(lambda p, n: texts), ARITH, cfg, len)[0]
+    return revision_chunk([as_question(question)], ARITH_TASK, ScriptedGenerator(lambda p, n: texts), ARITH, cfg, len)[
+        0
+    ]
 
 
 def shown_attempts(prompt: str) -> list[str]:

@@ -5,7 +5,8 @@ from data.build_prm_data import PRMDataConfig, label_chunk
 from data.mc_labels import Bisection, MCLabeler, first_zero_by_bisection
 from search.generator import SamplingParams
 from search.step_format import ARITH
-from tests.fakes import ScriptedGenerator
+from tests.conftest import ARITH_TASK, as_question
+from tests.fakes import CUT, ScriptedGenerator
 
 Q = ArithQuestion(2, (("+", 7), ("*", 3), ("-", 5), ("+", 1)))  # 2+7=9, 9*3=27, 27-5=22, 22+1=23, A:23
 REF = Q.reference_steps()
@@ -19,7 +20,8 @@ def script(prompt: str, n: int) -> list[str]:
     """Solutions for the bare prompt; rollouts: the first c of n finish correctly, where c
     depends on the prefix (0 once the prefix has left the reference path)."""
     if prompt == PROMPT:
-        return [ARITH.render_steps(REF), ARITH.render_steps(WRONG), "2+7=9\n", "2+7=9\n\nA:23\n"][:n]
+        odd = ["2+7=9\n", "2+7=9\n\nA:23\n", "2+7=9\n9*3=27\nA:27\n" + CUT]  # no answer; blank line; cut off
+        return [ARITH.render_steps(REF), ARITH.render_steps(WRONG), *odd][:n]
     prefix = ARITH.split_steps(prompt[len(PROMPT) :])
     on_path = prefix == REF[: len(prefix)]
     c = ON_PATH[len(prefix)] * n // 4 if on_path else 0
@@ -85,10 +87,12 @@ def test_zero_rollouts_is_an_error():
     ],
 )
 def test_rows_hold_both_label_kinds_and_filter_counts(kind, threshold, labels):
-    cfg = PRMDataConfig(samples_per_question=4, rollouts_per_step=4, label_kind=kind, hard_threshold=threshold)
-    (record,) = label_chunk([Q], ScriptedGenerator(script), ARITH, cfg)
-    assert record["filtered"] == {"no_answer": 1, "empty_step": 1}
-    right, wrong = record["rows"]
+    cfg = PRMDataConfig(samples_per_question=5, rollouts_per_step=4, label_kind=kind, hard_threshold=threshold)
+    (record,) = label_chunk([as_question(Q)], ARITH_TASK, ScriptedGenerator(script), ARITH, cfg)
+    assert record["counts"] == {"no_answer": 1, "cut_off": 1} and record["sampled_correct"] == 2
+    right, wrong, blank = record["rows"]
+    assert blank["completions"] == ["2+7=9", "A:23"] and blank["correct"]  # a blank line is not a step
+    assert blank["gt_step_correct"] == [True, False]  # right answer, skipped steps
     assert wrong["labels"] == labels
     assert wrong["mc_values"] == [0.75, 0.5, 0.0, 0.0, 0.0]
     assert wrong["hard_labels"] == [float(v > threshold) for v in wrong["mc_values"]]
@@ -99,8 +103,8 @@ def test_rows_hold_both_label_kinds_and_filter_counts(kind, threshold, labels):
 
 def test_binary_rows_stop_at_the_first_error():
     cfg = PRMDataConfig(mode="binary", label_kind="hard")
-    (record,) = label_chunk([Q], ScriptedGenerator(script), ARITH, cfg)
-    right, wrong = record["rows"]
+    (record,) = label_chunk([as_question(Q)], ARITH_TASK, ScriptedGenerator(script), ARITH, cfg)
+    right, wrong, _ = record["rows"]
     assert wrong["completions"] == WRONG[:3] and wrong["labels"] == [1.0, 1.0, 0.0]
     assert right["labels"] == [1.0] * 5 and right["rollouts"] == 0
 
@@ -109,7 +113,8 @@ def test_binary_rows_stop_at_the_first_error():
     ("kwargs", "match"),
     [
         ({"rollouts_per_step": 0}, "rollouts_per_step"),
-        ({"questions_per_level": 0}, "no questions"),
+        ({"questions_per_level": 0}, "questions_per_level"),
+        ({"task": "chess"}, "unknown task"),
         ({"mode": "binary"}, "hard labels only"),
         ({"label_kind": "medium"}, "label_kind"),
     ],

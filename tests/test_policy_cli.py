@@ -33,7 +33,7 @@ def test_policy_report_covers_every_level(tiny_policy, tmp_path):
                                  "--max_new_tokens", "40", "--out_dir", str(tmp_path)])  # fmt: skip
     assert sorted(report) == [1, 2, 3]
     assert all(r["questions"] == 3 and r["samples"] == 6 and 0 <= r["pass@1"] <= 1 for r in report.values())
-    assert "| operations |" in (tmp_path / "pass_at_1.md").read_text()
+    assert "| level |" in (tmp_path / "pass_at_1.md").read_text()
     assert json.loads((tmp_path / "pass_at_1.json").read_text())["1"] == report[1]
 
 

@@ -24,7 +24,7 @@ def test_flips_compare_each_answer_with_the_previous_answered_one():
 def test_report_on_a_checkpoint_writes_json_markdown_and_plot(tiny_policy, tmp_path):
     questions = tmp_path / "q.jsonl"
     export_questions.main(
-        ["--policy", str(tiny_policy), "--split", "test", "--per_level", "1", "--out", str(questions)]
+        ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "1", "--out", str(questions)]
     )
     out = tmp_path / "report"
     stats = main(["--revision_model", str(tiny_policy), "--dataset", str(questions), "--chains", "2", "--length", "3",

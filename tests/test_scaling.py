@@ -12,7 +12,7 @@ FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 
 def test_eval_writes_report_plots_and_a_policy_the_runtime_follows(tiny_policy, tiny_prm, tmp_path):
     questions = tmp_path / "q.jsonl"
-    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--per_level", "2",
+    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2",
                            "--out", str(questions)])  # fmt: skip
     out = tmp_path / "eval"
     argv = ["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
@@ -56,7 +56,7 @@ def test_eval_writes_report_plots_and_a_policy_the_runtime_follows(tiny_policy, 
 
 def test_flops_matched_report_reads_the_eval_curves(tiny_policy, tiny_prm, tmp_path):
     questions = tmp_path / "q.jsonl"
-    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--per_level", "2",
+    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2",
                            "--out", str(questions)])  # fmt: skip
     out = tmp_path / "eval"
     scaling.main(["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", "", "--dataset",

@@ -15,7 +15,7 @@ def test_render_split_extract_round_trip(fmt):
 
 def test_encode_marks_the_separator_of_each_step(fmt, tokenizer):
     steps = ["2+7=9", "9*3=27", "A:27"]
-    ids, ends = fmt.encode(tokenizer, fmt.prompt("(2+7)*3"), steps)
+    ids, ends, _ = fmt.encode(tokenizer, fmt.prompt("(2+7)*3"), steps)
     assert ids == tokenizer(fmt.render("(2+7)*3", steps))["input_ids"]  # char level: same as one call
     assert len(ends) == len(steps)
     assert all(tokenizer.decode([ids[e]]) == "\n" for e in ends)

@@ -31,6 +31,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from data.shards import dataset_format
 from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
 from search.verifier import AGGREGATIONS, METADATA_KEY
@@ -47,7 +48,7 @@ class PRMConfig:
     model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy, or any HF causal LM
     dataset: str = "outputs/arith-tiny/prm_data/dataset"  # load_from_disk folder, splits train/validation
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
-    step_format: str = "arith"
+    step_format: str | None = None  # default: the dataset's (step_format.json, written by our builders)
     orm: bool = False  # train on the last step's label only
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256
@@ -60,7 +61,8 @@ class PRMConfig:
     early_stopping_patience: int = 3  # evaluations without a better validation loss; 0 = off
 
     def __post_init__(self) -> None:
-        get_format(self.step_format)
+        if self.step_format is not None:
+            get_format(self.step_format)
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
         if self.orm and self.aggregation != "last":
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_training_config(CONFIG_TYPES, argv)
     args.remove_unused_columns, args.label_names = False, ["step_labels"]
     fix_cpu_deepspeed_state(args)
-    fmt = get_format(cfg.step_format)
+    fmt = dataset_format(cfg.dataset, cfg.step_format)
 
     data = load_splits(cfg)
     model, tokenizer = load_backbone(cfg)

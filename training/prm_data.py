@@ -45,7 +45,7 @@ def tokenize_rows(
     features, too_long = [], 0
     for i, row in enumerate(rows):
         check_row(row, fmt, f"{split} row {i}")
-        ids, ends = fmt.encode(tokenizer, row["prompt"], row["completions"])
+        ids, ends, _ = fmt.encode(tokenizer, row["prompt"], row["completions"])
         if len(ids) > max_length:
             too_long += 1
             continue

@@ -32,8 +32,9 @@ from datasets import DatasetDict, load_from_disk
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from data.arith import ArithTask
+from data.shards import dataset_format
 from search.config import UserError, check_model_path, cli
-from search.step_format import StepFormat
+from search.step_format import CONFIG_KEY, StepFormat
 from training.entry import parse_training_config
 from training.sft import build_sft_dataset, run_sft
 
@@ -81,17 +82,22 @@ def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
 def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_training_config(CONFIG_TYPES, argv)
     policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
-    task = ArithTask.load(policy)
-    fmt = task.step_format
+    fmt = dataset_format(cfg.dataset, None)
+    arith = (Path(policy) / ArithTask.FILE).is_file()
+    if cfg.replay_per_level and not arith:
+        raise UserError("replay_per_level needs an arith policy (reference solutions of fresh questions)")
     data = load_rows(cfg.dataset)
     tokenizer = AutoTokenizer.from_pretrained(policy)
     model = AutoModelForCausalLM.from_pretrained(policy)
+    setattr(model.config, CONFIG_KEY, fmt.to_dict())  # the revision model is prompted as its data were
     context = getattr(model.config, "max_position_embeddings", None) or cfg.max_length
     limit = min(cfg.max_length, context)  # never train past the model's context
     if limit < cfg.max_length:
         log.info("max_length %d exceeds the model's context: using %d", cfg.max_length, limit)
-    replay = task.splits(cfg.replay_per_level, train_stream="revision-replay").train  # may repeat questions
-    replayed = [(fmt.revision_prompt(q.text, []), q.reference_steps()) for q in replay]
+    replayed = []
+    if cfg.replay_per_level:  # fresh arith questions, may repeat
+        replay = ArithTask.load(policy).splits(cfg.replay_per_level, train_stream="revision-replay").train
+        replayed = [(fmt.revision_prompt(q.text, []), q.reference_steps()) for q in replay]
     try:
         train = build_sft_dataset(tokenizer, fmt, examples(data["train"], fmt, "train") + replayed, limit, "train")
         val = build_sft_dataset(tokenizer, fmt, examples(data["validation"], fmt, "validation"), limit, "validation")
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> Path:
     trainer, metrics = run_sft(model, tokenizer, args, train, val)
     out = Path(args.output_dir)
     if trainer.is_world_process_zero():
-        shutil.copy(Path(policy) / ArithTask.FILE, out / ArithTask.FILE)  # the task travels with the model
+        if arith:
+            shutil.copy(Path(policy) / ArithTask.FILE, out / ArithTask.FILE)  # the task travels with the model
         history = trainer.state.log_history  # the validation curve, for picking another checkpoint
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved revision model to %s (validation loss %.4f)", out, metrics["eval_loss"])

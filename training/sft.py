@@ -17,8 +17,7 @@ log = logging.getLogger(__name__)
 
 def tokenize_example(tokenizer, fmt: StepFormat, prompt: str, steps: Sequence[str]) -> dict[str, list[int]]:
     """input_ids of a rendered prompt + steps + EOS; labels mask the prompt with -100."""
-    ids, _ = fmt.encode(tokenizer, prompt, steps)
-    n_prompt = len(tokenizer(prompt)["input_ids"])
+    ids, _, n_prompt = fmt.encode(tokenizer, prompt, steps)
     ids.append(tokenizer.eos_token_id)
     return {"input_ids": ids, "labels": [IGNORE] * n_prompt + ids[n_prompt:]}
 
