@@ -15,7 +15,8 @@ FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 @pytest.fixture(scope="module")
 def questions(tiny_policy, tmp_path_factory):
     out = tmp_path_factory.mktemp("questions") / "test.jsonl"
-    export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2", "--out", str(out)])
+    args = ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2", "--out", str(out)]
+    export_questions.main(args)
     return out
 
 
