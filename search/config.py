@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import yaml
 from transformers import HfArgumentParser
@@ -27,8 +27,23 @@ class UserError(Exception):
 
 
 class _Parser(HfArgumentParser):
+    def __init__(self, types: list[type]):
+        optional = {name for t in types for name, hint in get_type_hints(t).items() if type(None) in get_args(hint)}
+        super().__init__(types)
+        for action in self._actions:
+            if action.dest in optional and action.type not in (None, str):
+                action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
+
     def error(self, message: str):  # argparse would print a usage wall of every option
         raise UserError(message)
+
+
+def _nullable(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("null", "none") else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its errors
+    return parse
 
 
 def load_recipe(path: str | Path, known: set[str]) -> dict[str, Any]:
