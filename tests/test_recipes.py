@@ -21,6 +21,8 @@ ENTRY_POINTS = {
     "revision_orm": "training.prm",
     "search_revisions": "search.cli",
     "eval": "eval.scaling",
+    "prm_eval": "eval.prm_eval",
+    "policy_report": "eval.policy_report",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 
