@@ -3,26 +3,36 @@
 `answers_match(answer, gold)`: numbers compare by value ("7", "7.0", "14/2", "10,000") on a
 fast path; everything else goes through math-verify (LaTeX, fractions, `\\boxed{}`, units,
 sets), each parse and each comparison bounded by `timeout_s` (math-verify's signal-based
-timeouts, effective in the main thread), so a pathological answer cannot hang a run.
+timeouts, effective in the main thread). Bounded in size too, before any parsing: an answer
+over `MAX_ANSWER_CHARS` only matches itself, and the number fast path takes plain decimals with
+exponents up to 3 digits (`1e999999999` would be a billion-digit integer).
 `group_equivalent` maps each answer to the first equivalent one seen, so that majority and
-weighted voting count `\\frac{1}{2}` and `0.5` as one answer.
+weighted voting count `\\frac{1}{2}` and `0.5` as one answer; equal strings never reach the
+grader, and after `GROUPING_BUDGET_S` of grading the remaining answers group by exact text.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import time
 from collections.abc import Sequence
 from fractions import Fraction
 
 from math_verify import parse, verify
 
 TIMEOUT_S = 5
+MAX_ANSWER_CHARS = 256
+GROUPING_BUDGET_S = 10.0
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d{1,60}(\.\d{0,60})?|\.\d{1,60})([eE][+-]?\d{1,3})?|[+-]?\d{1,60}/\d{1,60}")
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it logs every timeout it handles
 
 
 def _number(text: str) -> Fraction | None:
     text = text.strip().replace(",", "").replace("{,}", "").removeprefix("$").removesuffix("$")
+    if not _PLAIN_NUMBER.fullmatch(text):
+        return None
     try:
         return Fraction(text)
     except (ValueError, ZeroDivisionError):
@@ -55,6 +65,7 @@ def extract_answer(text: str) -> str | None:
     return hashes[-1].replace(",", "") if hashes else None
 
 
+@functools.lru_cache(maxsize=4096)  # voting compares each answer with several others
 def _parsed(answer: str, timeout_s: int):
     text = answer if "$" in answer or "\\boxed" in answer else f"${answer}$"
     return parse(text, parsing_timeout=timeout_s)
@@ -67,6 +78,8 @@ def answers_match(answer: str | None, gold: str, timeout_s: int = TIMEOUT_S) -> 
     a, g = answer.strip(), gold.strip()
     if a == g:
         return True
+    if len(a) > MAX_ANSWER_CHARS or len(g) > MAX_ANSWER_CHARS:
+        return False
     na, ng = _number(a), _number(g)
     if na is not None and ng is not None:
         return na == ng
@@ -79,13 +92,17 @@ def answers_match(answer: str | None, gold: str, timeout_s: int = TIMEOUT_S) -> 
 def group_equivalent(answers: Sequence[str | None], timeout_s: int = TIMEOUT_S) -> list[str | None]:
     """Each answer replaced by the first equivalent answer before it (None stays None)."""
     representatives: list[str] = []
+    seen: dict[str, str] = {}  # answer text -> its representative
+    deadline = time.monotonic() + GROUPING_BUDGET_S
     out: list[str | None] = []
     for answer in answers:
-        if answer is None:
-            out.append(None)
+        if answer is None or answer in seen:
+            out.append(None if answer is None else seen[answer])
             continue
-        same = next((r for r in representatives if answers_match(answer, r, timeout_s)), None)
+        same = next((r for r in representatives if time.monotonic() < deadline and answers_match(answer, r, timeout_s)),
+                    None)  # fmt: skip
         if same is None:
             representatives.append(answer)
-        out.append(same or answer)
+        seen[answer] = same or answer
+        out.append(seen[answer])
     return out

@@ -1,12 +1,14 @@
 """Loaders, grading and selection on the real public files in ../shared/realdata."""
 
 import json
+import time
 from collections import Counter
 
 import pytest
 
 from data.math_tasks import load_gsm8k, load_math
 from data.rm_samples import load_rm_samples
+from search import grading
 from search.grading import _number, answers_match, extract_answer, group_equivalent
 from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from search.step_format import GSM8K, MATH
@@ -78,6 +80,20 @@ def test_equivalent_answers_and_extraction():
 
 def test_a_pathological_answer_is_bounded_by_the_timeout():
     assert answers_match("(" * 300 + "1" + ")" * 300 + "+x", "1", timeout_s=1) is False
+
+
+@pytest.mark.parametrize("answer", ["1e999999999", "1e30000000", "9" * 100_000, "2^{2^{100}}"])
+def test_grading_is_bounded_in_time_and_size(answer):
+    start = time.monotonic()
+    assert answers_match(answer, "1", timeout_s=1) is False and answers_match(answer, answer)
+    assert time.monotonic() - start < 5  # a huge exponent is never expanded, a huge text never parsed
+
+
+def test_voting_over_pathological_answers_is_bounded(monkeypatch):
+    monkeypatch.setattr(grading, "GROUPING_BUDGET_S", 2.0)
+    start = time.monotonic()
+    grouped = grading.group_equivalent(["2^{2^{100}}", "3^{3^{100}}", "4^{4^{100}}", "0.5", "0.5"], timeout_s=1)
+    assert time.monotonic() - start < 8 and grouped[-1] == grouped[-2] == "0.5"  # equal texts never graded
 
 
 @needs_real
