@@ -29,7 +29,7 @@ class UserError(Exception):
 class _Parser(HfArgumentParser):
     def __init__(self, types: list[type]):
         optional = {name for t in types for name, hint in get_type_hints(t).items() if type(None) in get_args(hint)}
-        super().__init__(types)
+        super().__init__(types, allow_abbrev=False)  # `--learning_rat 1` is an error, not learning_rate
         for action in self._actions:
             if action.dest in optional and action.type not in (None, str):
                 action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
@@ -70,7 +70,7 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tu
     With `--dry-run` the recipe and flags are validated, the settings that differ from the
     defaults are printed, and the program exits (status 0) before loading or writing anything.
     """
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config")
     pre.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true")
     known_args, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)

@@ -44,3 +44,18 @@ def test_model_paths(tmp_path):
     for missing in ("outputs/arith-tiny/nothing-here", str(tmp_path / "x"), "./x"):
         with pytest.raises(UserError, match="policy not found"):
             check_model_path(missing, "policy")
+
+
+@dataclass
+class Nullable:
+    limit: int | None = 5
+    learning_rate: float = 0.1
+
+
+def test_exact_flag_names_only_and_null_for_optional_values():
+    with pytest.raises(UserError, match="learning_rat"):
+        parse_config((Nullable,), ["--learning_rat", "1"])  # no prefix matching
+    assert parse_config((Nullable,), ["--limit", "null"])[0].limit is None
+    assert parse_config((Nullable,), ["--limit", "7"])[0].limit == 7
+    with pytest.raises(UserError, match="invalid"):
+        parse_config((Nullable,), ["--limit", "seven"])
