@@ -2,18 +2,22 @@
 
 All three grow solutions one step at a time (the policy stops after each step separator),
 batched across questions and beams: one generate call and one verifier call per round.
-A prefix is ranked by the PRM's score of its last step (Snell et al.).
+A prefix is ranked by its aggregated step scores (`settings.aggregation`; Snell et al.: the
+last step's score). A blank step (a separator alone) is not a step: the path goes on.
 
 - beam search (budget N, width M): N/M roots each expanded by M (= N samples of the first
   step); of the unfinished candidates the top N/M survive and are expanded by M again.
-  Finished candidates are all kept; the search stops when N have finished, no beam is left,
-  or after `max_rounds`. The answer is best-of-N weighted over the N best finished ones.
+  Finished candidates are all kept; the search stops when N have finished WITH an answer, no
+  beam is left, or after `max_rounds`. The answer is best-of-N weighted over the N best
+  finished ones (answered ones first: a path cut off by a token limit never takes a slot
+  from an answer).
 - lookahead (also k): beam search where each unfinished candidate is scored after rolling
   out k more steps at temperature 0 (the rollout only scores, it is not kept); it draws the
   same samples as beam search, so k = 0 IS beam search. Costs N*(k+1) generations.
-- DVTS: N/M independent subtrees; each keeps only its best of M candidates per step and
-  never compares with another subtree. The answer is best-of-N weighted over the subtrees'
-  finished solutions.
+- DVTS (search-and-learn): N/M independent subtrees; each keeps only its best of M
+  candidates per step and never compares with another subtree, until its best candidate has
+  finished. The answer is best-of-N weighted over all N completions of the last round of every
+  subtree (its M children there, the best of which ended it), not over N/M subtree winners.
 
 A path that hits a token limit or `max_rounds` without an answer line has no answer.
 """
@@ -38,7 +42,7 @@ class _Path:
     finished: bool = False
     answer: str | None = None
     step_scores: list[float] = field(default_factory=list)
-    rank_score: float = 0.0  # last-step score (after the lookahead rollout, for lookahead)
+    rank_score: float = 0.0  # aggregated step scores (after the lookahead rollout, for lookahead)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class _Question:
     active: list[_Path]
     accounting: Accounting
     finished: list[_Path] = field(default_factory=list)
+    last_round: dict[int, list[_Path]] = field(default_factory=dict)  # DVTS: subtree -> its last M children
 
 
 def extend(path: _Path, gen: Generation, fmt: StepFormat, max_new_tokens: int) -> _Path:
@@ -55,6 +60,9 @@ def extend(path: _Path, gen: Generation, fmt: StepFormat, max_new_tokens: int) -
     text, tokens = gen.text, path.tokens + gen.generated_tokens
     if gen.stop_reason == "step":
         step = text[: len(text) - len(fmt.step_separator)]
+        if not step.strip():  # a blank line: not a step
+            cut = tokens >= max_new_tokens
+            return _Path(list(path.steps), tokens, path.subtree, cut)
         done = fmt.is_answer_step(step)
         cut = not done and tokens >= max_new_tokens
         new = _Path([*path.steps, step], tokens, path.subtree, done or cut)
@@ -107,9 +115,11 @@ def tree_search(
                 _keep_top(st, mine, roots, budget)
     results = []
     for st in states:
-        pool = st.finished + [replace(p, answer=None) for p in st.active]  # out of rounds: no answer
-        if spec.name != "dvts":
-            pool = sorted(pool, key=lambda p: -p.rank_score)[:budget]
+        if spec.name == "dvts":  # every subtree's last M children (still running ones: no answer)
+            pool = [p if p.finished else replace(p, answer=None) for kids in st.last_round.values() for p in kids]
+        else:
+            pool = st.finished + [replace(p, answer=None) for p in st.active]  # out of rounds: no answer
+            pool = sorted(pool, key=lambda p: (p.answer is None, -p.rank_score))[:budget]
         candidates = [
             Candidate(p.steps, p.answer, p.step_scores, aggregate(p.step_scores, settings.aggregation)) for p in pool
         ]
@@ -122,13 +132,16 @@ def tree_search(
 def _keep_top(st: _Question, candidates: list[_Path], width: int, budget: int) -> None:
     st.finished += [c for c in candidates if c.finished]
     alive = sorted((c for c in candidates if not c.finished), key=lambda c: -c.rank_score)  # stable: ties keep order
-    st.active = [] if len(st.finished) >= budget else alive[:width]
+    answered = sum(p.answer is not None for p in st.finished)
+    st.active = [] if answered >= budget else alive[:width]
 
 
 def _keep_best_per_subtree(st: _Question, candidates: list[_Path]) -> None:
     st.active = []
     for subtree in dict.fromkeys(c.subtree for c in candidates):
-        best = max((c for c in candidates if c.subtree == subtree), key=lambda c: c.rank_score)
+        children = [c for c in candidates if c.subtree == subtree]
+        st.last_round[subtree] = children
+        best = max(children, key=lambda c: c.rank_score)
         (st.finished if best.finished else st.active).append(best)
 
 
@@ -157,4 +170,4 @@ def _score(
     for (st, path), end_scores, tokens in zip(candidates, scores, verifier.count_tokens(prompts, steps), strict=True):
         st.accounting.verifier_tokens += tokens
         path.step_scores = end_scores[: len(path.steps)]
-        path.rank_score = end_scores[-1] if end_scores else 0.0
+        path.rank_score = aggregate(end_scores, settings.aggregation)

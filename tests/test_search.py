@@ -80,8 +80,11 @@ def test_dvts_subtrees_are_independent_and_greedy_over_m():
     large, gen, _ = run("dvts:m=2", 8, questions, generator=early_answers(5))  # 4: the first 2 are the same trees
     assert any(len(c.steps) < 5 for r in large for c in r.candidates), "some subtrees finish early"
     for s, big in zip(small, large, strict=True):
-        assert len(big.candidates) == 4 and big.answer == weighted_by_hand(big.candidates)
-        assert all(c.steps in [b.steps for b in big.candidates] for c in s.candidates)
+        # the vote is over all N completions: every subtree's M children of its last round
+        assert len(s.candidates) == 4 and len(big.candidates) == 8 and big.answer == weighted_by_hand(big.candidates)
+        assert [c.steps for c in s.candidates] == [c.steps for c in big.candidates[:4]]  # the same two subtrees
+        for pair in (big.candidates[i : i + 2] for i in range(0, 8, 2)):  # siblings: one parent, one step each
+            assert pair[0].steps[:-1] == pair[1].steps[:-1]
     assert (len(gen.calls[0]["prompts"]), gen.calls[0]["n"]) == (6 * 4, 2)  # 4 subtrees per question, M each
     for before, after in zip(gen.calls, gen.calls[1:], strict=False):
         children = [[p + g.text for g in gens] for p, gens in zip(before["prompts"], before["outputs"], strict=True)]
@@ -89,6 +92,26 @@ def test_dvts_subtrees_are_independent_and_greedy_over_m():
         assert len(set(parents)) == len(parents)  # one path per subtree: never two children of one parent
         for parent, child in zip(parents, after["prompts"], strict=True):  # the best of its OWN M candidates
             assert child == max(children[parent], key=lambda c: step_score(c.split("\n")[-2]))
+
+
+def test_beam_search_ranks_prefixes_by_the_configured_aggregation():
+    settings = SearchSettings(max_step_tokens=8, max_new_tokens=64, aggregation="min")
+    _, gen, verifier = run("beam:m=2", 8, depth=4, settings=settings)
+    second, third = gen.calls[1], gen.calls[2]
+    children = [p + g.text for p, gens in zip(second["prompts"], second["outputs"], strict=True) for g in gens]
+
+    def min_score(prompt):
+        return min(step_score(s) for s in ARITH.split_steps(prompt[len(ARITH.prompt("q")) :]))
+
+    assert sorted(third["prompts"]) == sorted(sorted(children, key=lambda c: -min_score(c))[:4])
+
+
+def test_paths_cut_off_without_an_answer_do_not_count_as_finished():
+    gen = StepGenerator(3)
+    real_step = gen.step
+    gen.step = lambda d, r: "x" * 40 if r is not None and d == 0 and r % 2 else real_step(d, r)  # too long
+    [result], _, _ = run("beam:m=2", 4, generator=gen, settings=SearchSettings(max_step_tokens=8, max_new_tokens=30))
+    assert len(result.candidates) == 4 and all(c.answer is not None for c in result.candidates)  # searched on
 
 
 def test_searches_are_batched_across_questions_and_reproducible():
