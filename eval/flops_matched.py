@@ -9,12 +9,13 @@ spends X times more inference tokens:
 
     6*N*D_pre + 2*N*X*D_inf = 6*M*N*D_pre + 2*M*N*D_inf   =>   X = M + 3*(M - 1) / R,
 
-with R = D_inf / D_pre. X is a generation budget (one generation ~ one answer, as for the large
-model); like the paper, the verifier's FLOPs are left out. For each R the report compares the
-small model's compute-optimal (and best-of-N) accuracy at budget X, read off `make eval`'s
-curves (log2-linear between measured budgets), with the large model's sampled pass@1 on the
-same questions. An X beyond the largest measured budget is reported as such (the small model's
-accuracy there is at least the last measured value only if its curve keeps rising).
+with R = D_inf / D_pre (the paper: 0.16, 0.79 and 22). X is a generation budget (one generation
+~ one answer, as for the large model); like the paper, the verifier's FLOPs are left out. As in
+the paper the large model answers greedily (pass@1 at temperature 0), and the comparison is made
+per oracle difficulty bin of `make eval` (the small policy's pass@1): in each bin the small
+model's held-out compute-optimal accuracy at budget X, read off the bin's curve (log2-linear
+between measured budgets), against the large model's greedy accuracy on the same questions.
+An X beyond the largest measured budget is reported as such, never extrapolated.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from search.config import UserError, check_model_path, cli, parse_config
-from search.generator import SamplingParams, stable_seed
+from search.generator import SamplingParams
 from search.grading import answers_match
 from search.hf_generator import HFGenerator
 from search.prompting import PromptConfig, resolve_format
@@ -59,16 +60,19 @@ def accuracy_at(curve: Mapping[int, float], budget: float) -> float | None:
 class FlopsMatchedConfig:
     large_policy: str = "outputs/arith-tiny/policy-large"
     eval_report: str = "outputs/arith-tiny/eval/report.json"  # written by make eval (small model)
-    ratios: str = "0.16,1,22"  # R = inference / pre-training tokens (the paper's three regimes)
-    samples_per_question: int = 8  # the large model's pass@1 estimate
-    temperature: float = 1.0
+    ratios: str = "0.16,0.79,22"  # R = inference / pre-training tokens (the paper's three regimes)
+    pool: str = "all"  # which of make eval's strategy pools the small model chooses from
     max_new_tokens: int = 160
     batch_size: int = 128
-    seed: int = 0
     out: str | None = None  # default: beside the eval report
 
 
 CONFIG_TYPES = (FlopsMatchedConfig,)
+
+
+def bin_curve(choices: dict) -> dict[int, float]:
+    """A bin's held-out compute-optimal accuracy by budget, from its cross-validated choices."""
+    return {int(g): c["held_out_correct"] / c["questions"] for g, c in choices.items()}
 
 
 @cli
@@ -78,6 +82,9 @@ def main(argv: list[str] | None = None) -> dict:
     if not report_path.is_file():
         raise UserError(f"eval report not found: {report_path} (run make eval)")
     report = json.loads(report_path.read_text())
+    oracle = report["binnings"]["oracle"]
+    if cfg.pool not in oracle["pools"]:
+        raise UserError(f"the eval report has no pool {cfg.pool!r}; it has {', '.join(oracle['pools'])}")
     small, large = report["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
     fmt = resolve_format(small, PromptConfig())
     try:
@@ -87,43 +94,49 @@ def main(argv: list[str] | None = None) -> dict:
     questions = load_questions(report["dataset"])
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)
     size_ratio = generator.model.num_parameters() / AutoModelForCausalLM.from_pretrained(small).num_parameters()
-    params = SamplingParams(cfg.temperature, 1.0, cfg.max_new_tokens)
-    seeds = [stable_seed(cfg.seed, "large", q.text) for q in questions]
-    samples = generator.generate([fmt.prompt(q.text) for q in questions], params, cfg.samples_per_question, seeds)
-    hits = [answers_match(fmt.extract_answer(g.text), q.gold) for q, gens in zip(questions, samples, strict=True)
-            for g in gens]  # fmt: skip
-    large_accuracy = sum(hits) / len(hits)
-    optimal = {int(g): a for g, a in report["binnings"]["predicted"]["compute_optimal"].items()}
-    best_of_n = {int(g): a for g, a in report["curves"][report["baseline"]].items()}
+    greedy = generator.generate([fmt.prompt(q.text) for q in questions], SamplingParams(0.0, 1.0, cfg.max_new_tokens))
+    right = {q.id: answers_match(fmt.extract_answer(g[0].text), q.gold) for q, g in zip(questions, greedy, strict=True)}
+    bins = sorted({int(b) for b in oracle["assignment"].values()})
+    members = {b: [q for q, qb in oracle["assignment"].items() if qb == b] for b in bins}
+    large_by_bin = {b: sum(right[q] for q in members[b]) / len(members[b]) for b in bins}
+    pool = oracle["pools"][cfg.pool]
+    curves = {b: bin_curve(pool["choices"][str(b)]) for b in bins}
+    overall = {int(g): a for g, a in pool["compute_optimal"].items()}
     rows = []
     for ratio in (float(r) for r in cfg.ratios.split(",")):
         budget = matched_budget(size_ratio, ratio)
+        small_by_bin = {b: accuracy_at(curves[b], budget) for b in bins}
         rows.append({"inference_to_pretraining": ratio, "matched_budget": budget,
-                     "small_compute_optimal": accuracy_at(optimal, budget),
-                     "small_best_of_n": accuracy_at(best_of_n, budget), "large_pass_at_1": large_accuracy})  # fmt: skip
+                     "small_compute_optimal": accuracy_at(overall, budget), "small_by_bin": small_by_bin})  # fmt: skip
+    large_accuracy = sum(right.values()) / len(right)
     result = {"small_policy": small, "large_policy": large, "size_ratio": size_ratio, "questions": len(questions),
-              "large_pass_at_1": large_accuracy, "rows": rows}  # fmt: skip
+              "pool": cfg.pool, "large_greedy_pass_at_1": large_accuracy, "large_by_bin": large_by_bin,
+              "bin_questions": {b: len(members[b]) for b in bins}, "rows": rows}  # fmt: skip
     lines = [
         f"# Test-time compute vs a {size_ratio:.1f}x larger model at matched FLOPs ({len(questions)} questions)",
         "",
-        f"Large model `{large}` sampled pass@1: {large_accuracy:.3f}. X = M + 3(M-1)/R generations per question.",
+        f"Large model `{large}`, greedy pass@1 {large_accuracy:.3f}. Small `{small}` with compute-optimal test-time",
+        f"compute (pool `{cfg.pool}`, held out) at X = M + 3(M-1)/R generations per question. Oracle difficulty bins",
+        "of make eval (bin 0 the hardest); a cell reads small / large.",
         "",
-        "| R = inference / pre-training tokens | matched budget X | small compute-optimal | small best-of-N | large |",
-        "|---:|---:|---:|---:|---:|",
+        "| R | X | all | " + " | ".join(f"bin {b} ({len(members[b])} q)" for b in bins) + " |",
+        "|---:|---:|---:|" + "---:|" * len(bins),
     ]
     for r in rows:
-        cells = [f"{r['inference_to_pretraining']:g}", f"{r['matched_budget']:.1f}", _num(r["small_compute_optimal"]),
-                 _num(r["small_best_of_n"]), f"{large_accuracy:.3f}"]  # fmt: skip
+        cells = [f"{r['inference_to_pretraining']:g}", f"{r['matched_budget']:.1f}",
+                 f"{_num(r['small_compute_optimal'])} / {large_accuracy:.3f}"]  # fmt: skip
+        cells += [f"{_num(r['small_by_bin'][b])} / {large_by_bin[b]:.3f}" for b in bins]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "beyond: X is past the largest budget make eval measured (raise max_budget to see it).", ""]
     out = Path(cfg.out) if cfg.out else report_path.parent / "flops_matched"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result
 
 
 def _num(value: float | None) -> str:
-    return "beyond the measured budgets" if value is None else f"{value:.3f}"
+    return "beyond" if value is None else f"{value:.3f}"
 
 
 if __name__ == "__main__":

@@ -10,13 +10,17 @@ Questions: `dataset` (the runtime's question JSONL), or with `dataset: null` a t
 1. Every strategy at every budget (powers of 2 up to `max_budget`) on the test questions,
    through the runtime (`python -m search run`: results.jsonl, resumable).
 2. Difficulty of each question from `difficulty_samples` policy samples: oracle = their pass@1
-   (gold answers used), predicted = the mean verifier score of the first `probe_samples` of them
-   (no gold answer: exactly what the runtime computes for a new question). 5 quantile bins each.
-3. Per bin and generation budget, the compute-optimal strategy chosen with 2-fold
-   cross-validation over questions (`eval.compute_optimal`), its held-out accuracy, and the
-   budget best-of-N (weighted) needs to match it.
-4. report.{json,md}, PNG plots, and policy.json: the predicted-bin choices, which the runtime
-   follows with `--strategies compute_optimal --compute_optimal policy.json`.
+   (gold answers used), predicted = their mean verifier score (no gold answer: what the runtime
+   computes for a new question from as many probe samples). Up to 5 quantile bins each, tied
+   values in one bin, binned by the runtime's own rule.
+3. Per pool of strategies, bin and generation budget, the compute-optimal strategy chosen with
+   2-fold cross-validation over questions (`eval.compute_optimal`), its held-out accuracy, and
+   the budget the pool's baseline needs to match it. Pools (Snell et al. compare each with its
+   own baseline): `search` (PRM-guided: best-of-N, beam, lookahead, DVTS) against PRM-weighted
+   best-of-N; `revisions` (sequential/parallel ratios of the revision model) against its
+   parallel sampling (`revision:l=1`); `all` together against `baseline`.
+4. report.{json,md}, PNG plots, and policy.json: the `all` pool's predicted-bin choices, which the
+   runtime follows with `--strategies compute_optimal --compute_optimal policy.json`.
 
 Budgets are in generations, the paper's unit: lookahead with k steps at N spends N*(k+1), so
 it competes at that budget. Everything is written under `out`; a rerun continues.
@@ -53,13 +57,13 @@ class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
     dataset: str | None = "outputs/arith-tiny/test_questions.jsonl"  # null: the task's questions
     split: str = "test"
     questions_per_level: int | None = 10
-    strategies: str = (
-        "best_of_n,best_of_n:select=majority,beam:m=sqrt,beam:m=4,lookahead:m=4:k=1,dvts:m=4,revision:l=2,revision:l=4"
+    strategies: str = (  # the paper's settings: beam M=sqrt(N) and 4; lookahead k=3 with both, k=1 with sqrt(N)
+        "best_of_n,best_of_n:select=majority,beam:m=sqrt,beam:m=4,lookahead:m=sqrt:k=3,lookahead:m=4:k=3,"
+        "lookahead:m=sqrt:k=1,dvts:m=4,revision:l=1,revision:l=2,revision:l=4,revision:l=all"
     )
     max_budget: int = 16  # budgets 1, 2, 4, ... up to this
-    baseline: str = "best_of_n:select=weighted"  # what compute-optimal is compared with
-    difficulty_samples: int = 16  # policy samples per question for the oracle difficulty
-    probe_samples: int = 4  # of those, how many predict difficulty (the runtime's probe)
+    baseline: str = "best_of_n:select=weighted"  # what the `all` pool's compute-optimal is compared with
+    difficulty_samples: int = 16  # policy samples per question: oracle and predicted difficulty (the probe)
     bins: int = 5
     folds: int = 2
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
@@ -68,10 +72,8 @@ class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
     def __post_init__(self) -> None:
         search_cli.RuntimeConfig.__post_init__(self)
         TaskConfig.__post_init__(self)
-        if self.max_budget < 1 or self.bins < 1 or self.folds < 2:
-            raise ValueError("max_budget and bins must be >= 1, folds >= 2")
-        if not 1 <= self.probe_samples <= self.difficulty_samples:
-            raise ValueError("probe_samples must be in 1..difficulty_samples")
+        if self.max_budget < 1 or self.bins < 1 or self.folds < 2 or self.difficulty_samples < 1:
+            raise ValueError("max_budget, bins and difficulty_samples must be >= 1, folds >= 2")
 
     def budgets(self) -> list[int]:
         return [2**i for i in range(int(math.log2(self.max_budget)) + 1)]
@@ -104,7 +106,8 @@ def run_searches(cfg: EvalConfig) -> Path:
 
 
 def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
-    """Step 2: per question id, pass@1 and the probe's mean verifier score (difficulty.jsonl, resumable)."""
+    """Step 2: per question id, pass@1 and the mean verifier score of the same samples (difficulty.jsonl,
+    resumable)."""
     path = Path(cfg.out) / "difficulty.jsonl"
     cut_torn_tail(path)
     done = {r["id"]: r for r in read_jsonl(path)}
@@ -121,12 +124,16 @@ def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
                     runtime.format,
                     runtime.settings,
                     cfg.difficulty_samples,
-                    probe_seed(cfg.seed),  # the first probe_samples of these are the runtime's probe
+                    probe_seed(cfg.seed),  # exactly the runtime's probe samples
                 )
                 for q, s in zip(chunk, samples, strict=True):
                     correct = [answers_match(c.answer, q.gold) for c in s.candidates]
-                    probe = [c.score for c in s.candidates[: cfg.probe_samples]]
-                    row = {"id": q.id, "pass_at_1": sum(correct) / len(correct), "probe_score": sum(probe) / len(probe)}
+                    scores = [c.score for c in s.candidates]
+                    row = {
+                        "id": q.id,
+                        "pass_at_1": sum(correct) / len(correct),
+                        "probe_score": sum(scores) / len(scores),
+                    }
                     done[q.id] = row
                     sink.write(json.dumps(row) + "\n")
                 sink.flush()
@@ -143,8 +150,16 @@ def load_outcomes(results: Path, ids: set[str]) -> dict[tuple[str, int], dict[st
     return {key: by_id for key, by_id in table.items() if set(by_id) == ids}
 
 
+POOLS = {  # name -> which strategies, and the baseline they are compared with (None: cfg.baseline)
+    "search": (lambda strategy: not strategy.startswith("revision"), "best_of_n:select=weighted"),
+    "revisions": (lambda strategy: strategy.startswith("revision"), "revision:l=1:select=weighted"),
+    "all": (lambda strategy: True, None),
+}
+
+
 def analyse(cfg: EvalConfig, outcomes: dict, difficulty: dict[str, dict]) -> dict:
-    """Step 3: curves, per-bin choices (oracle and predicted bins) and the best-of-N match."""
+    """Step 3: curves, bins (oracle and predicted), and per pool the per-bin choices, the held-out
+    compute-optimal curve and the baseline budget that matches it."""
     ids = sorted(difficulty)
     budgets = cfg.budgets()
     curves: dict[str, dict[int, float]] = defaultdict(dict)
@@ -153,47 +168,57 @@ def analyse(cfg: EvalConfig, outcomes: dict, difficulty: dict[str, dict]) -> dic
     report: dict = {"questions": len(ids), "budgets": budgets, "curves": curves, "binnings": {}}
     for kind, key in (("oracle", "pass_at_1"), ("predicted", "probe_score")):
         bins, edges = quantile_bins({i: difficulty[i][key] for i in ids}, cfg.bins)
-        members = [[i for i in ids if bins[i] == b] for b in range(cfg.bins)]
-        per_bin, optimal = [], {}
+        members = [[i for i in ids if bins[i] == b] for b in range(len(edges) + 1)]
+        rows = []
         for b, questions in enumerate(members):
-            row = {"bin": b, "questions": len(questions), "curves": {}, "choices": {}}
+            row_curves: dict = defaultdict(dict)
             for (label, generations), by_id in outcomes.items():
-                row["curves"].setdefault(label.split(" @ ")[0], {})[generations] = sum(
-                    by_id[q] for q in questions
-                ) / len(questions)
-            for g in budgets:
-                candidates = {label: by_id for (label, gen), by_id in outcomes.items() if gen == g}
-                if candidates:
-                    row["choices"][g] = cross_validated_choice(candidates, questions, cfg.folds, cfg.seed).__dict__
-            per_bin.append(row)
-        for g in budgets:
-            choices = [row["choices"].get(g) for row in per_bin]
-            if all(choices):
-                optimal[g] = sum(c["held_out_correct"] for c in choices) / len(ids)
-        baseline = curves.get(cfg.baseline, {})
-        matching = {g: matching_budget(baseline, acc) for g, acc in optimal.items()}
-        report["binnings"][kind] = {
-            "by": key,
-            "edges": edges,
-            "bins": per_bin,
-            "compute_optimal": optimal,
-            "baseline": {g: baseline.get(g) for g in optimal},
-            "baseline_budget_to_match": matching,
-        }
+                row_curves[label.split(" @ ")[0]][generations] = sum(by_id[q] for q in questions) / len(questions)
+            rows.append({"bin": b, "questions": len(questions), "curves": row_curves})
+        pools = {}
+        for pool, (member, baseline_name) in POOLS.items():
+            in_pool = {k: v for k, v in outcomes.items() if member(k[0].split(" @ ")[0])}
+            if in_pool:
+                pools[pool] = pool_choices(cfg, in_pool, members, curves.get(baseline_name or cfg.baseline, {}))
+                pools[pool]["baseline_name"] = baseline_name or cfg.baseline
+        report["binnings"][kind] = {"by": key, "edges": edges, "assignment": bins, "bins": rows, "pools": pools}
     return report
 
 
+def pool_choices(cfg: EvalConfig, outcomes: dict, members: list[list[str]], baseline: dict[int, float]) -> dict:
+    """Per bin and budget, the cross-validated choice among `outcomes`; the compute-optimal curve
+    (held-out, all questions) and the baseline budget that reaches it."""
+    ids = [q for questions in members for q in questions]
+    choices: dict[int, dict] = {}
+    for b, questions in enumerate(members):
+        outside = [q for q in ids if q not in set(questions)]
+        choices[b] = {}
+        for g in cfg.budgets():
+            candidates = {label: by_id for (label, gen), by_id in outcomes.items() if gen == g}
+            if candidates:
+                choices[b][g] = cross_validated_choice(candidates, questions, cfg.folds, cfg.seed, outside).__dict__
+    optimal = {}
+    for g in cfg.budgets():
+        if all(g in by_budget for by_budget in choices.values()):
+            optimal[g] = sum(by_budget[g]["held_out_correct"] for by_budget in choices.values()) / len(ids)
+    return {
+        "choices": choices,
+        "compute_optimal": optimal,
+        "baseline": {g: baseline.get(g) for g in optimal},
+        "baseline_budget_to_match": {g: matching_budget(baseline, acc) for g, acc in optimal.items()},
+    }
+
+
 def policy_file(cfg: EvalConfig, report: dict) -> ComputeOptimalPolicy:
-    """Step 4: the predicted-bin choices, for the runtime."""
+    """Step 4: the `all` pool's predicted-bin choices, for the runtime."""
     predicted = report["binnings"]["predicted"]
     choices = {}
-    for row in predicted["bins"]:
-        by_budget = {}
-        for g, choice in row["choices"].items():
+    for b, by_budget in predicted["pools"]["all"]["choices"].items():
+        choices[int(b)] = {}
+        for g, choice in by_budget.items():
             strategy, n = choice["strategy"].split(" @ N=")
-            by_budget[int(g)] = Choice(strategy, int(n))
-        choices[row["bin"]] = by_budget
-    return ComputeOptimalPolicy(cfg.probe_samples, predicted["edges"], choices)
+            choices[int(b)][int(g)] = Choice(strategy, int(n))
+    return ComputeOptimalPolicy(cfg.difficulty_samples, predicted["edges"], choices)
 
 
 def report_markdown(cfg: EvalConfig, report: dict) -> str:
@@ -204,7 +229,7 @@ def report_markdown(cfg: EvalConfig, report: dict) -> str:
         f"# Compute-optimal test-time scaling ({report['questions']} questions)",
         "",
         f"Policy `{cfg.policy}`, verifier `{cfg.verifier}`, revision model `{cfg.revision_model}`. Budgets in",
-        "generations (lookahead k=1 at N spends 2N). Reproduce: `make eval`.",
+        "generations (lookahead with k steps at N spends N*(k+1)). Reproduce: `make eval`.",
         "",
         "## Accuracy by generation budget",
         "",
@@ -214,24 +239,31 @@ def report_markdown(cfg: EvalConfig, report: dict) -> str:
     for name, curve in sorted(report["curves"].items()):
         lines.append(f"| {name} | " + " | ".join(_num(curve.get(g)) for g in budgets) + " |")
     for kind, binning in report["binnings"].items():
-        lines += ["", f"## Compute-optimal with {kind} difficulty bins ({binning['by']}, 2-fold cross-validated)", ""]
-        lines += [head.replace("strategy", "budget ->"), rule]
-        lines.append("| compute-optimal (held out) | " + " | ".join(
-            _num(binning["compute_optimal"].get(g)) for g in budgets) + " |")  # fmt: skip
-        lines.append(f"| {cfg.baseline} | " + " | ".join(_num(binning["baseline"].get(g)) for g in budgets) + " |")
-        lines.append("| best-of-N budget to match | " + " | ".join(
-            _budget(binning["baseline_budget_to_match"].get(g)) for g in budgets) + " |")  # fmt: skip
-        lines += ["", "| bin | questions | " + " | ".join(f"choice at {g}" for g in budgets) + " |",
-                  "|---:|---:|" + "---|" * len(budgets)]  # fmt: skip
-        for row in binning["bins"]:
-            cells = []
-            for g in budgets:
-                c = row["choices"].get(g)
-                cells.append("-" if c is None else f"{c['strategy']} ({c['held_out_accuracy']:.2f})")
-            lines.append(f"| {row['bin']} | {row['questions']} | " + " | ".join(cells) + " |")
-    lines += ["", "Bin 0 is the hardest (lowest pass@1 or probe score). A choice shows its held-out accuracy.", ""]
+        sizes = ", ".join(str(row["questions"]) for row in binning["bins"])
+        lines += ["", f"## Compute-optimal with {kind} difficulty bins ({binning['by']}; questions per bin: {sizes})"]
+        for pool, result in binning["pools"].items():
+            lines += ["", f"### Pool `{pool}` against {result['baseline_name']} (2-fold cross-validated)", ""]
+            lines += [head.replace("strategy", "budget ->"), rule]
+            lines.append("| compute-optimal (held out) | " + " | ".join(
+                _num(result["compute_optimal"].get(g)) for g in budgets) + " |")  # fmt: skip
+            lines.append("| baseline | " + " | ".join(_num(result["baseline"].get(g)) for g in budgets) + " |")
+            lines.append("| baseline budget to match | " + " | ".join(
+                _budget(result["baseline_budget_to_match"].get(g)) for g in budgets) + " |")  # fmt: skip
+            lines += [
+                "",
+                "| bin | " + " | ".join(f"choice at {g}" for g in budgets) + " |",
+                "|---:|" + "---|" * len(budgets),
+            ]
+            for b, by_budget in result["choices"].items():
+                cells = [_choice(by_budget.get(g)) for g in budgets]
+                lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    lines += ["", "Bin 0 is the hardest (lowest pass@1 or verifier score). A choice shows its held-out accuracy.", ""]
     lines += ["Plots: accuracy_vs_budget.png, accuracy_by_bin.png, compute_optimal.png, efficiency.png.", ""]
     return "\n".join(lines)
+
+
+def _choice(choice: dict | None) -> str:
+    return "-" if choice is None else f"{choice['strategy']} ({choice['held_out_accuracy']:.2f})"
 
 
 def _num(value: float | None) -> str:
@@ -242,7 +274,7 @@ def _budget(value: float | None) -> str:
     return "> max" if value is None else f"{value:.1f}"
 
 
-def plot(report: dict, out: Path, baseline: str) -> None:
+def plot(report: dict, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,24 +303,28 @@ def plot(report: dict, out: Path, baseline: str) -> None:
     fig.savefig(out / "accuracy_by_bin.png", dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    named = {f"compute-optimal ({k} bins)": b["compute_optimal"] for k, b in report["binnings"].items()}
-    named[baseline] = report["curves"].get(baseline, {})
-    curves(ax, named, "compute-optimal vs best-of-N (held out)")
-    ax.legend(fontsize=8)
+    pools = report["binnings"]["predicted"]["pools"]
+    fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4.5), squeeze=False)
+    for ax, (pool, result) in zip(axes[0], pools.items(), strict=True):
+        named = {f"compute-optimal ({k} bins)": b["pools"][pool]["compute_optimal"]
+                 for k, b in report["binnings"].items() if pool in b["pools"]}  # fmt: skip
+        named[result["baseline_name"]] = report["curves"].get(result["baseline_name"], {})
+        curves(ax, named, f"pool {pool}: compute-optimal vs its baseline (held out)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "compute_optimal.png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for kind, binning in report["binnings"].items():
-        points = sorted((int(g), m) for g, m in binning["baseline_budget_to_match"].items() if m is not None)
-        ax.plot([g for g, _ in points], [m for _, m in points], marker="o", label=f"{kind} bins")
+        for pool, result in binning["pools"].items():
+            points = sorted((int(g), m) for g, m in result["baseline_budget_to_match"].items() if m is not None)
+            ax.plot([g for g, _ in points], [m for _, m in points], marker="o", label=f"{pool}, {kind} bins")
     top = max(report["budgets"])
     ax.plot([1, top], [1, top], linestyle="--", color="grey", label="same budget")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
-    ax.set(xlabel="compute-optimal budget B", ylabel="best-of-N budget to match", title="efficiency")
+    ax.set(xlabel="compute-optimal budget B", ylabel="baseline budget to match", title="efficiency")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "efficiency.png", dpi=120)
@@ -312,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     policy_file(cfg, report).save(out / "policy.json")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(report_markdown(cfg, report))
-    plot(report, out, cfg.baseline)
+    plot(report, out)
     print((out / "report.md").read_text())
     return report
 

@@ -73,12 +73,14 @@ class RevisionChains:
 
     chains: list[list[Attempt]]
 
-    def at(self, budget: int, select: str) -> SearchResult:
-        """The result at `budget` (its first budget/L chains) with selection rule `select`."""
-        length = len(self.chains[0])
-        if budget % length or not 1 <= budget // length <= len(self.chains):
-            raise ValueError(f"budget {budget} is not a multiple of the chain length {length} up to the chains drawn")
-        used = self.chains[: budget // length]
+    def at(self, budget: int, select: str, length: int | None = None) -> SearchResult:
+        """The result at `budget` with selection rule `select`: its first budget/L chains of L
+        attempts (L = `length`, default the chains' own; a chain's first L attempts ARE a chain
+        of L, so one long chain serves every fully sequential budget)."""
+        length = length or len(self.chains[0])
+        if budget % length or not 1 <= budget // length <= len(self.chains) or length > len(self.chains[0]):
+            raise ValueError(f"budget {budget} is not {length}-attempt chains out of those drawn")
+        used = [chain[:length] for chain in self.chains[: budget // length]]
         chains = [[a.candidate for a in chain] for chain in used]
         spent = sum((a.cost for chain in used for a in chain), Accounting(generations=budget))
         answer, solution = select_revisions(chains, select)

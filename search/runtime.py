@@ -126,12 +126,12 @@ class Runtime:
                 assert self.reviser is not None
                 verifier = self.revision_verifier if spec.select != "majority" else None
                 settings = replace(self.settings, aggregation=verifier.aggregation) if verifier else self.settings
+                length = spec.chain_length(max(budgets))
                 chains = sample_revision_chains(
-                    questions, self.reviser, verifier, self.format, settings,
-                    max(budgets) // spec.length, spec.length, seed,
-                )  # fmt: skip
+                    questions, self.reviser, verifier, self.format, settings, max(budgets) // length, length, seed
+                )
                 for budget in budgets:
-                    out[(str(spec), budget)] = [c.at(budget, spec.select) for c in chains]
+                    out[(str(spec), budget)] = [c.at(budget, spec.select, spec.chain_length(budget)) for c in chains]
             elif spec.name != "best_of_n":
                 for budget in budgets:
                     assert self.verifier is not None

@@ -9,7 +9,8 @@ A strategy spec is a short string, the strategy's name and optional hyper-parame
     lookahead:m=4:k=2           beam search, each candidate scored after k greedy steps
     dvts:m=4                    N/M independent subtrees, each greedy over M candidates
     revision:l=4                N/L chains of L sequential revisions (a revision model), selected
-                                hierarchically with the revision ORM (or select=majority: flat vote)
+                                hierarchically with the revision ORM (or select=majority: flat vote);
+                                l=1 is parallel sampling, l=all one chain of N (fully sequential)
 
 Omitted hyper-parameters come from the run's defaults (`beam_width`, `lookahead`,
 `revision_length`, `selection`).
@@ -55,7 +56,7 @@ class StrategySpec:
     name: str
     m: int | str | None = None  # beam width: an int or "sqrt"
     k: int = 0  # lookahead steps
-    length: int = 1  # attempts per revision chain (L)
+    length: int | str = 1  # attempts per revision chain (L), or "all": one chain of N
     select: str = "weighted"  # best_of_n's and revision's selection rule
 
     @classmethod
@@ -84,7 +85,8 @@ class StrategySpec:
         if name == "lookahead":
             spec = replace(spec, k=_int(values.get("k", str(lookahead)), f"strategy {text!r}: k"))
         if name == "revision":
-            spec = replace(spec, length=_int(values.get("l", str(revision_length)), f"strategy {text!r}: l"))
+            length = values.get("l", str(revision_length))
+            spec = replace(spec, length=length if length == "all" else _int(length, f"strategy {text!r}: l"))
         spec.validate()
         return spec
 
@@ -95,14 +97,14 @@ class StrategySpec:
             raise ValueError(f"{self}: beam width m must be >= 1")
         if self.k < 0:
             raise ValueError(f"{self}: lookahead k must be >= 0, got {self.k}")
-        if self.length < 1:
-            raise ValueError(f"{self}: revision chain length l must be >= 1, got {self.length}")
+        if self.length != "all" and (not isinstance(self.length, int) or self.length < 1):
+            raise ValueError(f"{self}: revision chain length l must be >= 1 or 'all', got {self.length}")
 
     def width(self, budget: int) -> int:
         """The beam width M at budget N (1 without beams); raises ValueError if the pair is impossible."""
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget}")
-        if self.name == "revision" and budget % self.length:
+        if self.name == "revision" and budget % self.chain_length(budget):
             raise ValueError(f"{self}: budget N={budget} is not a multiple of the chain length L={self.length}")
         if self.name not in NEEDS_WIDTH:
             return 1
@@ -115,6 +117,10 @@ class StrategySpec:
         if budget % self.m:
             raise ValueError(f"{self}: budget N={budget} is not divisible by the beam width M={self.m}")
         return self.m
+
+    def chain_length(self, budget: int) -> int:
+        """Attempts per revision chain at budget N."""
+        return budget if self.length == "all" else int(self.length)
 
     def generations(self, budget: int) -> int:
         """The paper's budget units this strategy spends at budget N."""

@@ -89,6 +89,21 @@ def test_smaller_budgets_are_prefixes_of_the_chains_and_cost_what_they_sample(se
     assert len(answers) > 1  # the chains really sample
 
 
+def test_fully_sequential_and_fully_parallel_ratios():
+    runtime = Runtime(SeededAnswers(), ARITH, None, SETTINGS, SeededAnswers(), ScriptedVerifier())
+    sequential, parallel = StrategySpec.parse("revision:l=all"), StrategySpec.parse("revision:l=1")
+    questions = ["1+1", "2*3"]
+    swept = runtime.sweep([sequential, parallel], questions, [2, 4, 8], seed=5)
+    for budget in (2, 4, 8):
+        for one in swept[(str(sequential), budget)]:  # one chain of N attempts, each after the last
+            assert len(one.candidates) == budget and one.accounting.generations == budget
+        assert swept[(str(sequential), budget)] == runtime.solve(sequential, questions, budget, seed=5)
+        for flat in swept[(str(parallel), budget)]:
+            assert len(flat.candidates) == budget
+    # a chain of 8's first 4 attempts are the chain of 4; l=all at N=2 is l=2 at N=2
+    assert swept[(str(sequential), 2)] == runtime.solve(StrategySpec.parse("revision:l=2"), questions, 2, seed=5)
+
+
 def test_revision_specs_are_checked_before_any_work():
     spec = StrategySpec.parse("revision:l=4:select=majority")
     assert str(spec) == "revision:l=4:select=majority" and StrategySpec.parse(str(spec)) == spec
