@@ -24,7 +24,7 @@ from data.arith import ArithTask
 from search.config import cli, parse_config
 from search.generator import SamplingParams
 from search.hf_generator import HFGenerator
-from search.verifier import PRMVerifier
+from search.verifier import load_verifier
 
 
 @dataclass
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=128, device="cpu")
-    verifier = PRMVerifier.from_pretrained(cfg.verifier, fmt, batch_size=cfg.batch_size, device="cpu")
+    verifier = load_verifier(cfg.verifier, fmt, batch_size=cfg.batch_size, device="cpu")
     questions = spread(test, cfg.solutions)
     prompts = [fmt.prompt(q.text) for q in questions]
     gens = generator.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=160))

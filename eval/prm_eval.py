@@ -33,7 +33,7 @@ from search.generator import SamplingParams, stable_seed
 from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
-from search.verifier import PRMVerifier
+from search.verifier import Verifier, load_verifier
 
 
 @dataclass
@@ -60,7 +60,7 @@ CONFIG_TYPES = (PRMEvalConfig,)
 
 
 def sample_and_score(
-    questions: list[Question], task: Task, fmt: StepFormat, generator: HFGenerator, verifier: PRMVerifier,
+    questions: list[Question], task: Task, fmt: StepFormat, generator: HFGenerator, verifier: Verifier,
     cfg: PRMEvalConfig, desc: str,
 ) -> list[list[ScoredSolution]]:  # fmt: skip
     """Per question, its N samples graded and scored."""
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task, fmt, questions = cfg.prepare(cfg.policy, stream="prm-eval")
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size)
-    verifier = PRMVerifier.from_pretrained(cfg.verifier, fmt, batch_size=cfg.batch_size)
+    verifier = load_verifier(cfg.verifier, fmt, batch_size=cfg.batch_size)
     test_groups = sample_and_score(questions, task, fmt, generator, verifier, cfg, cfg.split)
     test = [s for g in test_groups for s in g]
     report = {

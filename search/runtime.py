@@ -27,7 +27,7 @@ from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 from search.strategy import SearchResult, SearchSettings, StrategySpec
 from search.tree_search import tree_search
-from search.verifier import PRMVerifier, Verifier
+from search.verifier import Verifier, load_verifier
 
 
 class Runtime:
@@ -70,8 +70,8 @@ class Runtime:
                 raise UserError(str(err)) from None
             reviser = HFGenerator.from_pretrained(revision_model, fmt, batch_size=batch_size, device=device)
 
-        def prm(path: str | None) -> PRMVerifier | None:
-            return PRMVerifier.from_pretrained(path, fmt, batch_size=batch_size, device=device) if path else None
+        def prm(path: str | None) -> Verifier | None:
+            return load_verifier(path, fmt, batch_size=batch_size, device=device) if path else None
 
         return cls(generator, fmt, prm(verifier), None, reviser, prm(revision_verifier))
 

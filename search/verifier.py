@@ -1,8 +1,11 @@
 """Verifiers: per-step scores of solutions, and how a solution's steps become one score.
 
-`PRMVerifier` loads a PRM/ORM checkpoint by path, refuses one whose step format differs
-from the one in use, and scores every step of a solution in ONE forward pass: the score of
-step i is the sigmoid of the head's logit at the last token of step i.
+`load_verifier` loads a PRM/ORM checkpoint of this project by path, refuses one whose step
+format differs from the one in use, and picks its head from the checkpoint's metadata
+(`reward_model.head`): `PRMVerifier` for the one-logit token-classification head (the score of
+step i is the sigmoid of the logit at the last token of step i) and `LikelihoodVerifier` for
+the `likelihood` head (`search.likelihood`). Both score every step of a solution in ONE
+forward pass.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
 from search.config import UserError
+from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 
-METADATA_KEY = "reward_model"  # config.json: {"kind": "prm"|"orm", "label_kind": "soft"|"hard", "aggregation": ...}
+METADATA_KEY = "reward_model"  # config.json: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
+HEADS = ("linear", "likelihood")
 AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
     "last": lambda s: s[-1],  # Snell et al.'s default
     "min": min,
@@ -62,30 +67,40 @@ def score_solutions(
     return scores, tokens
 
 
+def load_verifier(
+    path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
+) -> PRMVerifier | LikelihoodVerifier:
+    """A PRM/ORM checkpoint of this project, by its head (see the module docstring)."""
+    if not Path(path).is_dir():  # our checkpoints are local folders
+        raise UserError(f"verifier checkpoint not found: {path}")
+    config = AutoConfig.from_pretrained(path)
+    try:
+        check_compatible(step_format, getattr(config, CONFIG_KEY, None), str(path))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    metadata = getattr(config, METADATA_KEY, None) or {}
+    head = metadata.get("head", "linear")  # checkpoints from before the likelihood head are linear
+    if not metadata or head not in HEADS:
+        raise UserError(f"{path}: not a reward model checkpoint of this project (config.json has no {METADATA_KEY})")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    aggregation = metadata.get("aggregation", "last")
+    if head == "likelihood":
+        model = AutoModelForCausalLM.from_pretrained(path).to(device)
+        scorer = LikelihoodHead.from_dict(metadata["likelihood_head"])
+        return LikelihoodVerifier(model, tokenizer, step_format, scorer, batch_size, aggregation)
+    if getattr(config, "num_labels", None) != 1:
+        raise UserError(f"{path}: not a reward model checkpoint (expected a one-logit token-classification head)")
+    model = AutoModelForTokenClassification.from_pretrained(path).to(device)
+    return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation)
+
+
 class PRMVerifier:
     """A trained PRM (or ORM) checkpoint; see the module docstring."""
 
     def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64, aggregation: str = "last"):
         self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
         self.aggregation = aggregation
-
-    @classmethod
-    def from_pretrained(
-        cls, path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
-    ) -> PRMVerifier:
-        if not Path(path).is_dir():  # our checkpoints are local folders
-            raise UserError(f"verifier checkpoint not found: {path}")
-        config = AutoConfig.from_pretrained(path)
-        try:
-            check_compatible(step_format, getattr(config, CONFIG_KEY, None), str(path))
-        except ValueError as err:
-            raise UserError(str(err)) from None
-        if getattr(config, "num_labels", None) != 1:
-            raise UserError(f"{path}: not a reward model checkpoint (expected a one-logit token-classification head)")
-        model = AutoModelForTokenClassification.from_pretrained(path)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        aggregation = (getattr(config, METADATA_KEY, None) or {}).get("aggregation", "last")
-        return cls(model.to(device), AutoTokenizer.from_pretrained(path), step_format, batch_size, aggregation)
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
@@ -109,3 +124,25 @@ class PRMVerifier:
             for row, i in enumerate(batch):
                 scores[i] = probs[row, encoded[i][1]].tolist()
         return scores
+
+
+class LikelihoodVerifier:
+    """A `likelihood`-head PRM: a causal LM and the fitted head over its step log-likelihoods."""
+
+    def __init__(self, model, tokenizer, step_format: StepFormat, head: LikelihoodHead, batch_size: int = 64,
+                 aggregation: str = "last"):  # fmt: skip
+        self.model, self.tokenizer, self.format, self.head = model.eval(), tokenizer, step_format, head
+        self.batch_size, self.aggregation = batch_size, aggregation
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def num_parameters(self) -> int:
+        return self.model.num_parameters()
+
+    def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
+        return [len(self.format.encode(self.tokenizer, p, s).ids) for p, s in zip(prompts, solutions, strict=True)]
+
+    def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        encoded = [self.format.encode(self.tokenizer, p, steps) for p, steps in zip(prompts, solutions, strict=True)]
+        lls = step_log_likelihoods(self.model, encoded, self.tokenizer.pad_token_id, self.batch_size)
+        return [torch.sigmoid(self.head.logits(step_features(ll))).tolist() for ll in lls]

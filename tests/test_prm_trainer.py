@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import re
 import socket
@@ -11,7 +12,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification
 
 from search.config import UserError
 from search.step_format import ARITH, CONFIG_KEY, StepFormat
-from search.verifier import PRMVerifier, aggregate
+from search.verifier import aggregate, load_verifier
 from tests.conftest import PRM_STEPS as STEPS
 from tests.conftest import ROOT
 from tests.conftest import train_prm as train
@@ -21,7 +22,7 @@ from training.prm_data import IGNORE, tokenize_rows
 def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
     config = AutoConfig.from_pretrained(tiny_prm)
     assert getattr(config, CONFIG_KEY) == ARITH.to_dict()
-    assert config.reward_model == {"kind": "prm", "label_kind": "soft", "aggregation": "last"}
+    assert config.reward_model == {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last"}
     model = AutoModelForTokenClassification.from_pretrained(tiny_prm)
     assert model.config.num_labels == 1
     record = json.loads((tiny_prm / "ranks/rank0.json").read_text())
@@ -29,7 +30,7 @@ def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
 
 
 def test_verifier_scores_all_steps_in_one_pass_like_prefix_scoring(tiny_prm):
-    verifier = PRMVerifier.from_pretrained(tiny_prm, ARITH, device="cpu")
+    verifier = load_verifier(tiny_prm, ARITH, device="cpu")
     prompts = [ARITH.prompt("(2+7)*3"), ARITH.prompt("4-1")]
     solutions = [["2+7=9", "9*3=27", "A:27"], ["4-1=3", "A:3"]]
     scores = verifier.score(prompts, solutions)
@@ -43,18 +44,18 @@ def test_verifier_scores_all_steps_in_one_pass_like_prefix_scoring(tiny_prm):
 
 def test_verifier_refuses_mismatched_format_and_missing_checkpoint(tiny_prm, tiny_policy, tmp_path):
     with pytest.raises(UserError, match="does not match"):
-        PRMVerifier.from_pretrained(tiny_prm, StepFormat(name="other", answer_prefix="#### "))
+        load_verifier(tiny_prm, StepFormat(name="other", answer_prefix="#### "))
     with pytest.raises(UserError, match="not found"):
-        PRMVerifier.from_pretrained(tmp_path / "none", ARITH)
+        load_verifier(tmp_path / "none", ARITH)
     with pytest.raises(UserError, match="not a reward model"):
-        PRMVerifier.from_pretrained(tiny_policy, ARITH)
+        load_verifier(tiny_policy, ARITH)
 
 
 def test_orm_and_lora(tiny_policy, tiny_prm_data, tmp_path):
     orm = train(tiny_policy, tiny_prm_data, tmp_path / "orm", "--orm", "true", "--use_lora", "true",
                 "--label_column", "hard_labels")  # fmt: skip
     config = AutoConfig.from_pretrained(orm)
-    assert config.reward_model == {"kind": "orm", "label_kind": "hard", "aggregation": "last"}
+    assert config.reward_model == {"kind": "orm", "head": "linear", "label_kind": "hard", "aggregation": "last"}
     model = AutoModelForTokenClassification.from_pretrained(orm)  # LoRA merged: a plain checkpoint
     assert not any("lora" in name for name, _ in model.named_parameters())
 
@@ -186,3 +187,34 @@ def test_two_nodes_over_loopback(tiny_policy, tiny_prm_data, tmp_path):
     ]
     finish(*procs)
     assert_in_sync(tmp_path / "nodes", "MULTI_CPU")
+
+
+def test_likelihood_head_fits_four_numbers_on_the_policys_step_likelihoods(tiny_policy, tiny_prm_data, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    prm = train(tiny_policy, tiny_prm_data, tmp_path / "ll", "--head", "likelihood")
+    config = AutoConfig.from_pretrained(prm)
+    head = config.reward_model["likelihood_head"]
+    assert config.reward_model["head"] == "likelihood" and len(head["weights"]) == 3
+    model = AutoModelForCausalLM.from_pretrained(prm)  # a plain causal LM: the policy's weights, kept
+    policy = AutoModelForCausalLM.from_pretrained(tiny_policy)
+    kept, original = model.state_dict(), policy.state_dict()
+    assert kept.keys() == original.keys() and all(torch.equal(kept[k], original[k]) for k in kept)
+    verifier = load_verifier(prm, ARITH, device="cpu")
+    prompt, steps = ARITH.prompt("(2+7)*3"), ["2+7=9", "9*3=27", "A:27"]
+    [scores] = verifier.score([prompt], [steps])
+    # by hand: each step's log-likelihood, summed over its own tokens (separator included)
+    ids, ends, prompt_tokens = ARITH.encode(verifier.tokenizer, prompt, steps)
+    logp = policy(input_ids=torch.tensor([ids])).logits[0].log_softmax(-1)
+    token_ll = [0.0] + [float(logp[t - 1, ids[t]]) for t in range(1, len(ids))]
+    bounds = [prompt_tokens - 1, *ends]
+    step_ll = [sum(token_ll[a + 1 : b + 1]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    for i, score in enumerate(scores):
+        x = [sum(step_ll[: i + 1]), min(step_ll[: i + 1]), step_ll[i]]
+        logit = sum(w * f for w, f in zip(head["weights"], x, strict=True)) + head["bias"]
+        assert score == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-5)
+    prefix = [verifier.score([prompt], [steps[: i + 1]])[0][-1] for i in range(len(steps))]
+    assert prefix == pytest.approx(scores, abs=1e-5)
+    metrics = json.loads((prm / "train_metrics.json").read_text())
+    assert metrics["eval_loss"] > 0 and metrics["train_steps"] > 0

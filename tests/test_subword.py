@@ -14,7 +14,7 @@ from data.shards import FORMAT_FILE
 from data.tasks import load_task
 from search import cli as search_cli
 from search.step_format import GSM8K, StepFormat, with_chat_template, with_few_shot
-from search.verifier import PRMVerifier
+from search.verifier import load_verifier
 from tests.conftest import ROOT, train_prm
 from training.gguf import GGUFConfig, find_gguf
 
@@ -96,7 +96,7 @@ def test_gsm8k_through_builder_trainer_and_runtime(subword_policy, tmp_path, cap
     )
     (tmp_path / "rows/dataset" / FORMAT_FILE).write_text(json.dumps(fmt.to_dict()))
     prm = train_prm(subword_policy, tmp_path / "rows", tmp_path / "prm", "--max_length", "1024")
-    verifier = PRMVerifier.from_pretrained(prm, fmt, device="cpu")
+    verifier = load_verifier(prm, fmt, device="cpu")
     steps = list(questions[0].steps)
     full = verifier.score([fmt.prompt(questions[0].text)], [steps])[0]
     prefix = [verifier.score([fmt.prompt(questions[0].text)], [steps[: i + 1]])[0][-1] for i in range(len(steps))]

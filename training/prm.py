@@ -6,10 +6,15 @@
     accelerate launch --config_file recipes/accelerate_configs/multi_node.yaml \\
         --machine_rank R --main_process_ip HOST -m training.prm --config ...   # on every node
 
-The PRM is the policy's backbone with a one-logit token-classification head
-(`AutoModelForTokenClassification`), read at the last token of each step as laid out by
-the step format; BCE on soft or hard targets, every other token masked. The checkpoint is a
-plain HF folder whose config carries the step format and the label kind.
+Two heads (`head`), both read per step as the step format lays the steps out, both trained by
+BCE on soft or hard step targets:
+- `linear`: the policy's backbone with a one-logit token-classification head
+  (`AutoModelForTokenClassification`) read at the last token of each step, every other token
+  masked; the whole model is fine-tuned (DDP, DeepSpeed, FSDP, LoRA as launched).
+- `likelihood`: the policy's own log-likelihood of each step, through a fitted head of four
+  numbers (`search.likelihood`, `training.likelihood_prm`); the backbone is kept as it is.
+The checkpoint is a plain HF folder whose config carries the step format, the head and the
+label kind.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from transformers import (
 from data.shards import dataset_format
 from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
-from search.verifier import AGGREGATIONS, METADATA_KEY
+from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
 from training.collate import RightPadCollator
 from training.distributed import fix_cpu_deepspeed_state
 from training.entry import parse_training_config
+from training.likelihood_prm import train_likelihood_head
 from training.prm_data import IGNORE, tokenize_rows
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ class PRMConfig:
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
     step_format: str | None = None  # default: the dataset's (step_format.json, written by our builders)
     orm: bool = False  # train on the last step's label only
+    head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.likelihood)
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256
     use_lora: bool = False
@@ -65,6 +72,10 @@ class PRMConfig:
             get_format(self.step_format)
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.head == "likelihood" and self.use_lora:
+            raise ValueError("the likelihood head keeps the backbone as it is: use_lora does not apply")
         if self.orm and self.aggregation != "last":
             raise ValueError("an ORM scores the last step only: aggregation must be 'last'")
         if self.max_length < 8:
@@ -154,6 +165,10 @@ def main(argv: list[str] | None = None) -> Path:
     fmt = dataset_format(cfg.dataset, cfg.step_format)
 
     data = load_splits(cfg)
+    metadata = {"kind": "orm" if cfg.orm else "prm", "head": cfg.head, "label_kind": label_kind(data, cfg),
+                "aggregation": cfg.aggregation}  # fmt: skip
+    if cfg.head == "likelihood":
+        return train_likelihood_head(cfg, args, data, fmt, metadata)
     model, tokenizer = load_backbone(cfg)
     try:
         train = tokenize_rows(data["train"], tokenizer, fmt, cfg.max_length, "train", cfg.orm)
@@ -161,8 +176,7 @@ def main(argv: list[str] | None = None) -> Path:
     except ValueError as err:
         raise UserError(str(err)) from None
     setattr(model.config, CONFIG_KEY, fmt.to_dict())
-    metadata = {"kind": "orm" if cfg.orm else "prm", "label_kind": label_kind(data, cfg)}
-    setattr(model.config, METADATA_KEY, {**metadata, "aggregation": cfg.aggregation})
+    setattr(model.config, METADATA_KEY, metadata)
     if cfg.use_lora:
         from peft import LoraConfig, TaskType, get_peft_model
 

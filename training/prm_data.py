@@ -7,7 +7,7 @@ import math
 
 from datasets import Dataset
 
-from search.step_format import StepFormat
+from search.step_format import Encoded, StepFormat
 
 IGNORE = -100.0  # step_labels value of tokens that are not the last token of a step
 log = logging.getLogger(__name__)
@@ -34,27 +34,33 @@ def check_row(row: dict, fmt: StepFormat, where: str) -> None:
             raise ValueError(f"{where}: label {j} = {value!r} is outside [0, 1]")
 
 
+def encode_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str) -> list[tuple[Encoded, list]]:
+    """Each checked row tokenized (`StepFormat.encode`) with its labels. Rows longer than
+    `max_length` are dropped and counted, never truncated (that would lose late labels)."""
+    encoded, too_long = [], 0
+    for i, row in enumerate(rows):
+        check_row(row, fmt, f"{split} row {i}")
+        tokens = fmt.encode(tokenizer, row["prompt"], row["completions"])
+        if len(tokens.ids) > max_length:
+            too_long += 1
+            continue
+        encoded.append((tokens, [float(v) for v in row["labels"]]))
+    if too_long:
+        log.warning("%s: dropped %d of %d rows longer than %d tokens", split, too_long, len(rows), max_length)
+    if not encoded:
+        raise ValueError(f"{split}: no row fits in {max_length} tokens")
+    return encoded
+
+
 def tokenize_rows(
     rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str, last_step_only: bool = False
 ) -> Dataset:
-    """input_ids and step_labels (the label at each step's last token, IGNORE elsewhere).
-
-    `last_step_only` trains an ORM: only the final step's label is used. Rows longer than
-    `max_length` are dropped and counted, never truncated (that would lose late labels).
-    """
-    features, too_long = [], 0
-    for i, row in enumerate(rows):
-        check_row(row, fmt, f"{split} row {i}")
-        ids, ends, _ = fmt.encode(tokenizer, row["prompt"], row["completions"])
-        if len(ids) > max_length:
-            too_long += 1
-            continue
-        targets = [IGNORE] * len(ids)
-        for end, value in list(zip(ends, row["labels"], strict=True))[-1 if last_step_only else 0 :]:
-            targets[end] = float(value)
-        features.append({"input_ids": ids, "step_labels": targets})
-    if too_long:
-        log.warning("%s: dropped %d of %d rows longer than %d tokens", split, too_long, len(rows), max_length)
-    if not features:
-        raise ValueError(f"{split}: no row fits in {max_length} tokens")
+    """input_ids and step_labels (the label at each step's last token, IGNORE elsewhere);
+    `last_step_only` trains an ORM: only the final step's label is used."""
+    features = []
+    for tokens, labels in encode_rows(rows, tokenizer, fmt, max_length, split):
+        targets = [IGNORE] * len(tokens.ids)
+        for end, value in list(zip(tokens.step_ends, labels, strict=True))[-1 if last_step_only else 0 :]:
+            targets[end] = value
+        features.append({"input_ids": tokens.ids, "step_labels": targets})
     return Dataset.from_list(features)
