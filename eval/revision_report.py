@@ -106,6 +106,12 @@ def report_markdown(stats: dict, title: str) -> str:
             f"| {r['step']} | {r['attempts']} | {r['answered']} | {r['accuracy']:.3f} "
             f"| {r['correct_to_incorrect']}/{r['was_correct']} | {r['incorrect_to_correct']}/{r['was_incorrect']} |"
         )
+    if stats.get("by_level"):
+        steps = range(len(stats["steps"]))
+        lines += ["", "Accuracy by revision step and level:", "", "| level | " + " | ".join(map(str, steps)) + " |",
+                  "|---|" + "---:|" * len(steps)]  # fmt: skip
+        for level, s in stats["by_level"].items():
+            lines.append(f"| {level} | " + " | ".join(f"{r['accuracy']:.2f}" for r in s["steps"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size)
     settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
     graded: list[list[bool | None]] = []
+    levels: list = []
     for start in tqdm(range(0, len(questions), cfg.chunk_size), desc="revision chains", unit="chunk"):
         chunk = questions[start : start + cfg.chunk_size]
         sampled = sample_revision_chains(
@@ -153,10 +160,13 @@ def main(argv: list[str] | None = None) -> dict:
             for chain in chains.chains:
                 answers = [a.candidate.answer for a in chain]
                 graded.append([None if a is None else answers_match(a, question.gold) for a in answers])
+                levels.append(question.level)
     if not graded:
         raise UserError(f"{cfg.dataset}: no questions")
     stats = chain_statistics(graded)
-    stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions))
+    by_level = {str(level): chain_statistics([g for g, lv in zip(graded, levels, strict=True) if lv == level])
+                for level in sorted(set(levels), key=str)}  # fmt: skip
+    stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions), by_level=by_level)
     out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.revision_model) / "report"
     out.mkdir(parents=True, exist_ok=True)
     title = f"Revision chains of {cfg.revision_model} ({len(questions)} questions x {cfg.chains} chains)"

@@ -44,7 +44,7 @@ def train_prm(policy: Path, data: Path, out: Path, *extra: str) -> Path:
     """A few PRM training steps on the tiny PRM data (the recipe, with test-sized settings)."""
     from training import prm
 
-    args = ["--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
+    args = ["--config", str(ROOT / "recipes/arith-tiny/prm_linear.yaml"), "--model_name_or_path", str(policy),
             "--dataset", str(data / "dataset"), "--output_dir", str(out), *PRM_STEPS, *extra]  # fmt: skip
     return prm.main(args)
 

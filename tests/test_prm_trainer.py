@@ -114,7 +114,7 @@ def free_port() -> int:
 
 def launch(launcher_args, policy, data, out, *extra, use_cpu_env=True):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher_args, "-m", "training.prm",
-           "--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(policy),
+           "--config", str(ROOT / "recipes/arith-tiny/prm_linear.yaml"), "--model_name_or_path", str(policy),
            "--dataset", str(data / "dataset"), "--output_dir", str(out), *STEPS, *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if use_cpu_env:

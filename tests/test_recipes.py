@@ -14,6 +14,9 @@ ENTRY_POINTS = {
     "policy-large": "training.policy",
     "prm_data": "data.build_prm_data",
     "prm": "training.prm",
+    "prm_linear": "training.prm",
+    "prm_verifier_base": "training.prm",
+    "verifier_base": "training.policy",
     "search": "search.cli",
     "revision_data": "data.build_revision_data",
     "revision": "training.revision",
@@ -21,6 +24,7 @@ ENTRY_POINTS = {
     "revision_orm": "training.prm",
     "search_revisions": "search.cli",
     "eval": "eval.scaling",
+    "eval_reproduce": "eval.scaling",
     "prm_eval": "eval.prm_eval",
     "policy_report": "eval.policy_report",
 }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from search.config import UserError, parse_config
 
@@ -18,5 +20,22 @@ def parse_training_config(config_types: tuple, argv: list[str] | None) -> tuple:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.output_dir is None:
         raise UserError("output_dir is required")
+    args.resume_from_checkpoint = resume_point(args)
     set_seed(args.seed)
     return parsed
+
+
+def resume_point(args: TrainingArguments) -> str | None:
+    """`--resume_from_checkpoint` as a path to a checkpoint, or `last`/`true`: the newest one in
+    output_dir if there is one (a first run starts fresh), never a crash on a missing one."""
+    wanted = args.resume_from_checkpoint
+    if wanted is None or str(wanted).lower() in ("false", "no", ""):
+        return None
+    if str(wanted).lower() in ("last", "true", "yes"):
+        found = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+        if found:
+            logging.getLogger(__name__).info("resuming from %s", found)
+        return found
+    if not Path(wanted).is_dir():
+        raise UserError(f"resume_from_checkpoint: no checkpoint at {wanted}")
+    return str(wanted)
