@@ -25,10 +25,10 @@ from pathlib import Path
 
 from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
-from data.shards import run_sharded, start_build
+from data.shards import end_build, run_sharded, start_build
 from data.tasks import StageConfig, Task, Verdict
 from search.config import cli, parse_config
-from search.generator import Generator, SamplingParams, stable_seed
+from search.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
@@ -55,6 +55,7 @@ class PRMDataConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.questions_per_chunk)
         if self.samples_per_question < 1 or self.rollouts_per_step < 1:
             raise ValueError("samples_per_question and rollouts_per_step (K) must be >= 1")
         if self.mode not in ("exhaustive", "binary"):
@@ -145,7 +146,7 @@ def stepwise_row(q: Question, index: int, check: Verdict, labeled: LabeledSoluti
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.policy, stream="prm")
+    build = start_build(cfg, cfg.policy, stream="prm", entry="data.build_prm_data")
     fmt = build.format
 
     def make_worker():
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> Path:
     records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
     if build.state.is_main_process:
         write_prm_dataset(build.out, build.questions, records, cfg, fmt)
+    end_build(build)
     return build.out
 
 

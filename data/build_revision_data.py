@@ -27,10 +27,10 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
-from data.shards import run_sharded, save_splits, start_build
+from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
 from search.config import UserError, cli, parse_config
-from search.generator import Generator, SamplingParams, stable_seed
+from search.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
@@ -56,6 +56,7 @@ class RevisionDataConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.questions_per_chunk)
         if self.samples_per_question < 2:
             raise ValueError("samples_per_question must be >= 2")
         if not 0 <= self.max_incorrect <= CONTEXT_ATTEMPTS:
@@ -148,7 +149,7 @@ def write_revision_dataset(
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.policy, stream="revision")
+    build = start_build(cfg, cfg.policy, stream="revision", entry="data.build_revision_data")
     fmt = build.format
 
     def make_worker():
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> Path:
     records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
     if build.state.is_main_process:
         write_revision_dataset(build.out, build.questions, records, cfg, fmt)
+    end_build(build)
     return build.out
 
 

@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from data.shards import run_sharded, save_splits, start_build
+from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
 from search.config import cli, parse_config
-from search.generator import Generator
+from search.generator import Generator, check_sampling
 from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.revisions import sample_revision_chains
@@ -47,6 +47,7 @@ class RevisionORMDataConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.questions_per_chunk)
         if self.chains < 1 or self.length < 1:
             raise ValueError("chains and length must be >= 1")
         if not 0 <= self.validation_fraction < 1:
@@ -120,7 +121,7 @@ def write_orm_dataset(out: Path, questions: list[Question], records: list[dict],
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.revision_model, stream="revision-orm")
+    build = start_build(cfg, cfg.revision_model, stream="revision-orm", entry="data.build_revision_orm_data")
     fmt = build.format
 
     def make_worker():
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> Path:
     records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
     if build.state.is_main_process:
         write_orm_dataset(build.out, build.questions, records, cfg, fmt)
+    end_build(build)
     return build.out
 
 

@@ -32,6 +32,7 @@ from datasets import Dataset, DatasetDict
 
 from data.shards import save_dataset, split_of
 from search.config import UserError, cli, parse_config
+from search.identity import claim_output_dir
 from search.step_format import StepFormat, get_format
 
 RATING = {1: 1.0, -1: 0.0}
@@ -63,49 +64,72 @@ def with_answer_line(steps: list[str], labels: list[float], answer: str | None, 
 def prm800k_rows(lines: Iterable[dict], fmt: StepFormat, neutral_label: float, skipped: Counter) -> list[dict]:
     rows = []
     for line in lines:
-        label = line.get("label") or {}
-        if label.get("finish_reason") in ("bad_problem", "give_up"):
-            skipped[f"finish_reason {label['finish_reason']}"] += 1
+        try:
+            row = prm800k_row(line, fmt, neutral_label, skipped)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+            skipped["malformed row"] += 1
             continue
-        steps, labels = [], []
-        for step in label.get("steps", []):
-            chosen, human = step.get("chosen_completion"), step.get("human_completion")
-            if chosen is not None:
-                completion = step["completions"][chosen]
-            elif human is not None:
-                completion = {"text": human["text"] if isinstance(human, dict) else human, "rating": 1}
-            else:  # labelling stopped here: the first completion rated wrong is the error
-                completion = next((c for c in step.get("completions", []) if c.get("rating") == -1), None)
-                if completion is None:
-                    break
-            rating = completion.get("rating")
-            steps.append(completion["text"])
-            labels.append(neutral_label if rating == 0 else RATING.get(rating, 0.0))
-            if chosen is None and human is None:
-                break
-        answer = None
-        if steps and "# Answer" in steps[-1]:
-            steps[-1], _, answer = steps[-1].partition("# Answer")
-            answer = answer.strip()
-        steps, labels = with_answer_line(steps, labels, answer, fmt)
-        if not steps:
-            skipped["no labelled step"] += 1
-            continue
-        question = line["question"]["problem"]
-        gold = line["question"].get("ground_truth_answer")
-        rows.append({"prompt": fmt.prompt(question), "completions": steps, "labels": labels, "question": question,
-                     "gold": gold, "source": "prm800k"})  # fmt: skip
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def prm800k_row(line: dict, fmt: StepFormat, neutral_label: float, skipped: Counter) -> dict | None:
+    """One PRM800K line as a stepwise row, or None (counted in `skipped`)."""
+    label = line.get("label") or {}
+    if label.get("finish_reason") in ("bad_problem", "give_up"):
+        skipped[f"finish_reason {label['finish_reason']}"] += 1
+        return None
+    steps, labels = [], []
+    for step in label.get("steps", []):
+        chosen, human = step.get("chosen_completion"), step.get("human_completion")
+        if chosen is not None:
+            completion = step["completions"][chosen]
+        elif human is not None:
+            completion = {"text": human["text"] if isinstance(human, dict) else human, "rating": 1}
+        else:  # labelling stopped here: the first completion rated wrong is the error
+            completion = next((c for c in step.get("completions", []) if c.get("rating") == -1), None)
+            if completion is None:
+                break
+        rating = completion.get("rating")
+        if type(rating) is not int or rating not in (-1, 0, 1):  # null, "1", 2: not a PRM800K rating
+            skipped["rating not -1, 0 or 1"] += 1
+            return None
+        steps.append(str(completion["text"]))
+        labels.append(neutral_label if rating == 0 else RATING[rating])
+        if chosen is None and human is None:
+            break
+    answer = None
+    if steps and "# Answer" in steps[-1]:
+        steps[-1], _, answer = steps[-1].partition("# Answer")
+        answer = answer.strip()
+    steps, labels = with_answer_line(steps, labels, answer, fmt)
+    if not steps:
+        skipped["no labelled step"] += 1
+        return None
+    question = line["question"]["problem"]
+    gold = line["question"].get("ground_truth_answer")
+    if not str(question).strip():
+        skipped["empty question"] += 1
+        return None
+    return {"prompt": fmt.prompt(question), "completions": steps, "labels": labels, "question": question,
+            "gold": gold, "source": "prm800k"}  # fmt: skip
 
 
 def math_shepherd_rows(lines: Iterable[dict], fmt: StepFormat, skipped: Counter) -> list[dict]:
     rows = []
     for line in lines:
         text, tagged = line.get("input", ""), line.get("label", "")
+        if not isinstance(text, str) or not isinstance(tagged, str):
+            skipped["malformed row"] += 1
+            continue
         first = text.find("Step 1:")
         tags = [m.start() for m in re.finditer(SHEPHERD_TAG, text)]
         if first < 0 or not tags:
             skipped["no tagged step"] += 1
+            continue
+        if tags[0] < first:  # the tag inside the question: the steps cannot be told apart safely
+            skipped["step tag inside the question"] += 1
             continue
         # the i-th tag (2 letters) sits i characters earlier in the label text (1 character per tag)
         marks = [tagged[at - i : at - i + 1] for i, at in enumerate(tags)]
@@ -121,6 +145,9 @@ def math_shepherd_rows(lines: Iterable[dict], fmt: StepFormat, skipped: Counter)
             answer = answer.strip()
         steps, labels = with_answer_line(steps, labels, answer, fmt)
         question = text[:first].strip()
+        if not question:
+            skipped["empty question"] += 1
+            continue
         rows.append({"prompt": fmt.prompt(question), "completions": steps, "labels": labels, "question": question,
                      "gold": answer, "source": f"math-shepherd/{line.get('task', '')}"})  # fmt: skip
     return rows
@@ -136,6 +163,7 @@ class ImportConfig:
     validation_fraction: float = 0.05
     seed: int = 0
     limit: int | None = None  # only the first rows of the input
+    overwrite_output_dir: bool = False  # import into a folder that holds another run's output
 
     def __post_init__(self) -> None:
         if self.format not in ("prm800k", "math-shepherd"):
@@ -150,11 +178,15 @@ CONFIG_TYPES = (ImportConfig,)
 
 def read_jsonl(path: Path, limit: int | None, skipped: Counter) -> list[dict]:
     lines = []
-    for line in path.read_text().splitlines()[:limit]:
+    for line in path.read_bytes().splitlines()[:limit]:
         try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:
-            skipped["not JSON"] += 1
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            row = None
+        if isinstance(row, dict):
+            lines.append(row)
+        else:
+            skipped["not a JSON object"] += 1
     return lines
 
 
@@ -166,6 +198,7 @@ def main(argv: list[str] | None = None) -> DatasetDict:
         raise UserError(f"input not found: {cfg.input}")
     if not cfg.output_dir:
         raise UserError("--output_dir is required")
+    claim_output_dir(out, "data.importers", cfg.overwrite_output_dir)
     fmt, skipped = get_format(cfg.step_format), Counter()
     lines = read_jsonl(source, cfg.limit, skipped)
     try:

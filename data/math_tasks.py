@@ -46,12 +46,14 @@ def read_rows(source: str, split: str = "test", config: str | None = None) -> li
         if not path.is_file():
             raise UserError(f"dataset file not found: {source}")
         rows = []
-        for n, line in enumerate(path.read_text().splitlines(), 1):
+        for n, line in enumerate(path.read_bytes().splitlines(), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise UserError(f"{source}:{n}: not a JSON object") from None
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise UserError(f"{source}:{n}: not a JSON object in UTF-8") from None
+                if not isinstance(rows[-1], dict):
+                    raise UserError(f"{source}:{n}: not a JSON object")
         return rows
     from datasets import load_dataset
 
@@ -78,9 +80,13 @@ def load_gsm8k(
         if not hashes or not gold:
             task.skipped["no gold answer"] += 1
             continue
+        question = str(row.get("question") or "").strip()
+        if not question:
+            task.skipped["no question"] += 1
+            continue
         steps = _steps(_CALCULATOR.sub("", body), step_separator or fmt.step_separator)
         steps.append(fmt.answer_step(gold))
-        task.questions.append(MathQuestion(str(row.get("id", n)), row["question"], gold, steps))
+        task.questions.append(MathQuestion(str(row.get("id", n)), question, gold, steps))
     return task
 
 
@@ -96,13 +102,17 @@ def load_math(
     task = LoadedTask([])
     for n, row in enumerate(read_rows(source, split)):
         solution = str(row.get("solution", ""))
-        gold = str(row.get("answer") or row.get("gt") or last_boxed(solution) or "").strip()
+        given = next((row[k] for k in ("answer", "gt") if row.get(k) is not None and str(row[k]).strip()), None)
+        gold = str(given if given is not None else last_boxed(solution) or "").strip()  # an answer of 0 is an answer
         if not gold:
             task.skipped["no gold answer"] += 1
             continue
         level = _LEVEL.search(str(row.get("level", "")))
         steps = _steps(solution, step_separator or fmt.step_separator)
-        question = row.get("problem") or row.get("question")
+        question = str(row.get("problem") or row.get("question") or "").strip()
+        if not question:
+            task.skipped["no question"] += 1
+            continue
         qid = str(row.get("unique_id") or row.get("idx") or n)
         task.questions.append(
             MathQuestion(qid, question, gold, [*steps, fmt.answer_step(gold)], int(level.group(1)) if level else None)

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 from accelerate import PartialState
@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from data.tasks import Task
 from search.config import UserError
 from search.generator import stable_seed
+from search.identity import acquire_lock, check_identity, claim_output_dir, fingerprint
 from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import Question
 from search.step_format import StepFormat, get_format
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def read_all(directory: Path) -> list[dict]:
-    """Records of every shard in a folder (written by any number of processes)."""
-    return [r for path in sorted(directory.glob("*.jsonl")) for r in read_jsonl(path)]
+    """Records of every shard in a folder (written by any number of processes); other files are
+    ignored, and so is a record without a question."""
+    records = [r for path in sorted(directory.glob("rank*-of-*.jsonl")) for r in read_jsonl(path)]
+    return [r for r in records if isinstance(r.get("question"), str)]
 
 
 class ShardWriter:
@@ -91,15 +94,14 @@ def run_sharded(
     return read_all(out / "shards")
 
 
-def check_settings(out: Path, settings: dict) -> None:
-    """Refuse to resume into a folder built with other settings."""
-    path = out / "settings.json"
-    if path.exists():
-        if json.loads(path.read_text()) != settings:
-            raise UserError(f"{out} holds data built with other settings: use another output_dir or delete it")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2))
+def end_build(build: Build) -> None:
+    """After the main process wrote the dataset: all processes meet, the process group is
+    destroyed (a gloo group left alive at exit can abort a rank after the work is done) and the
+    writer lock is released."""
+    build.state.wait_for_everyone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    build.lock.close()
 
 
 @dataclass
@@ -112,20 +114,27 @@ class Build:
     format: StepFormat
     questions: list[Question]
     out: Path
+    lock: IO  # this process's writer lock, held until the build ends
 
 
-def start_build(cfg, model: str, stream: str) -> Build:
+def start_build(cfg, model: str, stream: str, entry: str) -> Build:
     """Load the stage's task and questions (`cfg` is a `data.tasks.StageConfig`; arith train questions
-    come fresh from `stream`, never held out), resolve the model's prompt format, check the output
-    folder's settings and write the format beside the dataset-to-be."""
+    come fresh from `stream`, never held out), resolve the model's prompt format, and check what
+    produced the output folder (`settings.json`: the settings, the format and a fingerprint of the
+    model's weights): a resume under another identity is refused by every process alike, and so
+    is a second build writing into the folder at the same time."""
     state = process_state()
     log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
     task, fmt, questions = cfg.prepare(model, stream)
     out = Path(cfg.output_dir)
-    if state.is_main_process:
-        check_settings(out, {**cfg.settings(), "step_format": fmt.to_dict()})
+    claim_output_dir(out, entry, write=state.is_main_process)
+    identity = {"settings": cfg.settings(), "step_format": fmt.to_dict(), "checkpoint": fingerprint(model)}
+    lock = acquire_lock(out, f".lock-rank{state.process_index}")
+    if state.is_main_process and not (out / "settings.json").exists():
+        check_identity(out / "settings.json", identity)  # the first run writes it
     state.wait_for_everyone()
-    return Build(state, task, fmt, questions, out)
+    check_identity(out / "settings.json", identity)  # every process gives the same verdict
+    return Build(state, task, fmt, questions, out, lock)
 
 
 def split_of(question: str, seed: int, validation_fraction: float) -> str:

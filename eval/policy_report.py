@@ -17,7 +17,7 @@ from pathlib import Path
 from data.tasks import StageConfig
 from eval.pass_at_k import sampled_pass_at_1, write_pass_at_1_report
 from search.config import cli, parse_config
-from search.generator import SamplingParams
+from search.generator import SamplingParams, check_sampling
 from search.hf_generator import HFGenerator
 
 
@@ -35,6 +35,7 @@ class PolicyReportConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sampling(self.temperature, 1.0, self.max_new_tokens, self.batch_size)
         if self.samples_per_question < 1:
             raise ValueError("samples_per_question must be >= 1")
 

@@ -29,7 +29,7 @@ from eval.prm_metrics import (
     roc_auc,
 )
 from search.config import cli, parse_config
-from search.generator import SamplingParams, stable_seed
+from search.generator import SamplingParams, check_sampling, stable_seed
 from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
@@ -52,6 +52,7 @@ class PRMEvalConfig(StageConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_sampling(self.temperature, 1.0, self.max_new_tokens, self.batch_size)
         if self.samples_per_question < 1:
             raise ValueError("samples_per_question must be >= 1")
 

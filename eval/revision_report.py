@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from search.config import UserError, check_model_path, cli, parse_config
+from search.generator import check_sampling
 from search.grading import answers_match
 from search.hf_generator import HFGenerator
 from search.prompting import PromptConfig, resolve_format
@@ -42,6 +43,7 @@ class RevisionReportConfig:
     out_dir: str | None = None  # default: <revision_model>/report
 
     def __post_init__(self) -> None:
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.chunk_size)
         if self.chains < 1 or self.length < 2:
             raise ValueError("chains must be >= 1 and length >= 2 (a revision needs a previous attempt)")
 

@@ -43,6 +43,7 @@ from search.best_of_n import sample_best_of_n
 from search.compute_optimal import Choice, ComputeOptimalPolicy, probe_seed
 from search.config import UserError, cli, parse_config
 from search.grading import answers_match
+from search.identity import check_identity, writer_lock
 from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import load_questions
 
@@ -149,6 +150,10 @@ def load_outcomes(results: Path, ids: set[str]) -> dict[tuple[str, int], dict[st
             table[key][row["id"]] = row["correct"]
     return {key: by_id for key, by_id in table.items() if set(by_id) == ids}
 
+
+# settings that decide how fast, which searches run or how results are analysed, not the difficulty samples
+ANALYSIS_ONLY = (*search_cli.NOT_IDENTITY, "max_budget", "baseline", "bins", "folds", "revision_model",
+                 "revision_verifier", "task", "source", "split", "questions_per_level")  # fmt: skip
 
 POOLS = {  # name -> which strategies, and the baseline they are compared with (None: cfg.baseline)
     "search": (lambda strategy: not strategy.startswith("revision"), "best_of_n:select=weighted"),
@@ -338,7 +343,9 @@ def main(argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cfg.dataset = write_questions(cfg)
     results = run_searches(cfg)
-    difficulty = measure_difficulty(cfg)
+    with writer_lock(out):  # difficulty.jsonl: resumable under the same identity only
+        check_identity(out / "run.json", search_cli.run_identity(cfg, cfg.dataset, ANALYSIS_ONLY))
+        difficulty = measure_difficulty(cfg)
     ids = {q.id for q in load_questions(cfg.dataset)}
     difficulty = {i: difficulty[i] for i in ids}
     if len(ids) < cfg.bins:

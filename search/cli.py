@@ -9,7 +9,10 @@
 `solve` prints the answer, the chosen solution and the compute spent. `run` writes one JSON
 line per (question, strategy, budget) to DIR/results.jsonl (answer, correctness, solution,
 accounting, every candidate's answer and score), appended chunk by chunk: a rerun skips what
-is there. It ends with DIR/summary.{json,md}: accuracy and mean compute per strategy and budget.
+is there. DIR/run.json records what produced the results (settings, the questions file and a
+fingerprint of every checkpoint's weights): a rerun under another identity is refused, and so
+is a second writer while one runs. It ends with DIR/summary.{json,md}: accuracy and mean
+compute per strategy and budget.
 `--verifier none` runs without a verifier (only best_of_n:select=majority then).
 """
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -26,7 +29,9 @@ from transformers.utils import logging as hf_logging
 
 from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, cli, parse_config
+from search.generator import check_sampling
 from search.grading import answers_match
+from search.identity import check_identity, fingerprint, fingerprint_file, writer_lock
 from search.jsonl import cut_torn_tail, read_jsonl
 from search.prompting import PromptConfig
 from search.questions import Question, load_questions
@@ -55,6 +60,15 @@ class RuntimeConfig(PromptConfig):
     device: str | None = None
     compute_optimal: str | None = None  # policy file of `make eval`, for the strategy `compute_optimal`
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
+        self.search_settings(self.aggregation or "last")  # every value checked before any model loads
+
+    def search_settings(self, aggregation: str) -> SearchSettings:
+        return SearchSettings(self.temperature, self.top_p, self.max_step_tokens, self.max_new_tokens,
+                              self.max_rounds, aggregation)  # fmt: skip
+
     def spec(self, text: str) -> StrategySpec:
         try:
             return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection, self.revision_length)
@@ -72,17 +86,7 @@ class RuntimeConfig(PromptConfig):
             self.revision_model,
             self.revision_verifier,
         )
-        try:
-            runtime.settings = SearchSettings(
-                self.temperature,
-                self.top_p,
-                self.max_step_tokens,
-                self.max_new_tokens,
-                self.max_rounds,
-                self.aggregation or runtime.settings.aggregation,
-            )
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        runtime.settings = self.search_settings(self.aggregation or runtime.settings.aggregation)
         return runtime
 
 
@@ -101,6 +105,25 @@ class RunConfig(RuntimeConfig):
     out: str = "outputs/arith-tiny/search"
     limit: int | None = None  # only the first `limit` questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.limit is not None and self.limit < 1 or self.chunk_size < 1:
+            raise ValueError("limit (or null: all) and chunk_size must be >= 1")
+
+
+# settings that decide how fast or which rows, not what a row holds
+NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets")
+
+
+def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
+    """What a results folder's rows depend on: settings, the questions file and the checkpoints' weights."""
+    settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in skip}
+    paths = {"policy": cfg.policy, "verifier": None if cfg.verifier.lower() == "none" else cfg.verifier,
+             "revision_model": cfg.revision_model, "revision_verifier": cfg.revision_verifier}  # fmt: skip
+    files = {"dataset": dataset, "compute_optimal": cfg.compute_optimal}
+    return {"settings": settings, "checkpoints": {k: fingerprint(v) for k, v in paths.items()},
+            "files": {k: fingerprint_file(v) for k, v in files.items()}}  # fmt: skip
 
 
 CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
@@ -197,7 +220,19 @@ def run_config(cfg: RunConfig) -> Path:
             except ValueError as err:
                 skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out):
+        check_identity(out / "run.json", run_identity(cfg, cfg.dataset))
+        results = _write_results(cfg, runtime, questions, runnable, budgets, policy, out)
+    summary = summarize(results, {q.id for q in questions}, skipped)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(summary_markdown(summary))
+    print((out / "summary.md").read_text())
+    return out
+
+
+def _write_results(cfg: RunConfig, runtime: Runtime, questions: list[Question], runnable: list, budgets: list[int],
+                   policy: ComputeOptimalPolicy | None, out: Path) -> Path:  # fmt: skip
+    """Append the rows not written yet, chunk by chunk (what a rerun resumes)."""
     results = out / "results.jsonl"
     done = _done_keys(results)
     chunks = [questions[i : i + cfg.chunk_size] for i in range(0, len(questions), cfg.chunk_size)]
@@ -216,11 +251,7 @@ def run_config(cfg: RunConfig) -> Path:
                     for row in _compute_optimal_rows(runtime, policy, chunk, budget, done, cfg.seed):
                         sink.write(json.dumps(row) + "\n")
             sink.flush()
-    summary = summarize(results, {q.id for q in questions}, skipped)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(summary_markdown(summary))
-    print((out / "summary.md").read_text())
-    return out
+    return results
 
 
 def _compute_optimal_rows(

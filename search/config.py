@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 import yaml
+from safetensors import SafetensorError
 from transformers import HfArgumentParser
 
 
@@ -46,22 +48,50 @@ def _nullable(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def load_recipe(path: str | Path, known: set[str]) -> dict[str, Any]:
-    """The recipe's key/value pairs; every key must be a known field."""
+def load_recipe(path: str | Path, known: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's key/value pairs; every key must be a known field (name -> type hint), and a
+    value of a plain type (int, float, bool, str, or those or None) must have that type."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recipe not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: a recipe is a mapping of field names to values")
-    for key in values:
+    for key, value in values.items():
+        if key in known and isinstance(value, str) and float in get_args(known[key]) + (known[key],):
+            try:
+                values[key] = value = float(value)  # YAML reads 3e-5 (no dot) as a string
+            except ValueError:
+                pass
         if key not in known:
             hint = difflib.get_close_matches(str(key), known, n=1)
             raise UserError(f"{path}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if not _fits(value, known[key]):
+            raise UserError(f"{path}: {key} must be {_type_name(known[key])}, got {value!r}")
     return values
+
+
+PLAIN = (bool, int, float, str)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a YAML value fits a plain type hint (anything else is left to the parser)."""
+    allowed = [t for t in (get_args(hint) or (hint,)) if t is not type(None)]
+    if not all(t in PLAIN for t in allowed):
+        return True
+    if value is None:
+        return type(None) in get_args(hint)
+    if isinstance(value, bool):
+        return bool in allowed
+    return any(isinstance(value, t) for t in allowed) or (float in allowed and isinstance(value, int))
+
+
+def _type_name(hint: Any) -> str:
+    names = [t.__name__ for t in (get_args(hint) or (hint,)) if t is not type(None)]
+    return " or ".join(names) + (" (or null)" if type(None) in get_args(hint) else "")
 
 
 def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
@@ -76,7 +106,8 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tu
     known_args, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
     parser = _Parser(list(types))
     if known_args.config:
-        known = {f.name for t in types for f in fields(t) if f.init}
+        hints = {name: hint for t in types for name, hint in get_type_hints(t).items()}
+        known = {f.name: hints.get(f.name, Any) for t in types for f in fields(t) if f.init}
         parser.set_defaults(**load_recipe(known_args.config, known))
     notes = []
     try:
@@ -120,11 +151,28 @@ def dry_run_summary(configs: Sequence[Any], recipe: str | None, notes: Sequence[
 
 
 def check_model_path(path: str | Path, what: str) -> str:
-    """A local checkpoint folder that must exist, or a hub id ("org/name") left to the hub."""
+    """A local checkpoint folder that must exist and hold a readable config.json, or a hub id
+    ("org/name") left to the hub. A path whose first part is a local folder (a mistyped
+    `outputs/polcy`) is local: it is never looked up on the hub."""
     path = str(path)
-    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path).exists()
-    if looks_local and not Path(path).expanduser().is_dir():
+    first = Path(path.split("/")[0]).expanduser()
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path).exists() or first.is_dir()
+    if not looks_local:
+        return path
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
         raise UserError(f"{what} not found: {path}")
+    from search.identity import verify_checksums  # identity builds on this module
+
+    verify_checksums(folder)
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            json.loads(config.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(
+                f"{what} {path}: config.json is not valid JSON (a corrupt or unfinished checkpoint)"
+            ) from None
     return path
 
 
@@ -137,6 +185,9 @@ def cli(main: Callable[..., Any]) -> Callable[..., Any]:
             return main(*args, **kwargs)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except (OSError, SafetensorError) as err:  # a file that cannot be read: a user's fix, not a bug report
+            print(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else err!r}", file=sys.stderr)
             sys.exit(2)
 
     return wrapped

@@ -36,14 +36,23 @@ class SamplingParams:
             raise ValueError(f"stop_at must be 'step' or 'solution', got {self.stop_at!r}")
 
 
+def check_sampling(temperature: float, top_p: float, max_new_tokens: int, *counts: int) -> None:
+    """Raise ValueError for sampling settings no generator accepts, or a batch/chunk size below 1:
+    configs call it so a bad value is refused before any model loads or any file is written."""
+    SamplingParams(temperature, top_p, max_new_tokens)
+    if any(not isinstance(n, int) or n < 1 for n in counts):
+        raise ValueError(f"batch and chunk sizes must be integers >= 1, got {', '.join(map(str, counts))}")
+
+
 @dataclass(frozen=True)
 class Generation:
     """One continuation of a prompt."""
 
     text: str  # the generated text, ending at the stop (separator included in step mode)
-    prompt_tokens: int
+    prompt_tokens: int  # tokens of the prompt the policy read
     generated_tokens: int  # tokens produced up to and including the stop token
     stop_reason: Literal["step", "eos", "length"]
+    cached_tokens: int = 0  # of the prompt tokens, those read from a prefix cache (not computed again)
 
 
 class Generator(Protocol):

@@ -1,18 +1,35 @@
 """Append-only JSONL files that survive a kill: a record is one line, written in one go, so a
-kill leaves at most one torn (unterminated) last line, which readers skip and writers cut off."""
+kill leaves at most one torn (unterminated) last line, which readers skip and writers cut off.
+A line that is not a JSON object (a disk error, a hand edit) is skipped with a warning naming
+it: its record is simply redone by the resuming writer."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def read_jsonl(path: Path) -> list[dict]:
     """The complete records of a file (none if it does not exist); a torn last line is skipped."""
     if not path.exists():
         return []
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.endswith("\n")]
+    records = []
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                log.warning("%s:%d is not a JSON object: skipped (its record will be redone)", path, number)
+    return records
 
 
 def cut_torn_tail(path: Path) -> None:

@@ -26,14 +26,14 @@ def load_questions(path: str | Path) -> list[Question]:
     if not path.is_file():
         raise UserError(f"dataset not found: {path}")
     questions, seen = [], set()
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_no, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
-            raise UserError(f"{where}: not a JSON object") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"{where}: not a JSON object in UTF-8") from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: not a JSON object")
         if "question" not in row and "problem" in row:

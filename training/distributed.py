@@ -10,6 +10,18 @@ from accelerate import PartialState
 from transformers import TrainingArguments
 
 
+def end_distributed(trainer=None) -> None:
+    """End a distributed run cleanly once its work is saved: every rank meets at a barrier, then
+    the process group is destroyed. A gloo group left alive at exit can abort a rank with -6
+    ("terminate called without an active exception") after the work is done, most often on a
+    loaded machine."""
+    if trainer is not None:
+        trainer.accelerator.end_training()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def fix_cpu_deepspeed_state(args: TrainingArguments) -> None:
     """Re-initialise accelerate's process state for DeepSpeed on CPU, over gloo.
 

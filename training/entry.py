@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from search.config import UserError, parse_config
+from search.identity import claim_output_dir
 
 
-def parse_training_config(config_types: tuple, argv: list[str] | None) -> tuple:
-    """The parsed configs (the last one TrainingArguments), with logging on, an output_dir
-    required and the seed set."""
+@dataclass
+class OutputGuard:
+    """Mixed into every trainer's config."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "train into an output_dir that holds another run's output (replacing it)"}
+    )
+
+
+def parse_training_config(config_types: tuple, argv: list[str] | None, entry: str) -> tuple:
+    """The parsed configs (the first one an `OutputGuard`, the last one TrainingArguments), with
+    logging on, an output_dir required and claimed for `entry` (`search.identity.claim_output_dir`),
+    and the seed set."""
     parsed = parse_config(config_types, argv)
-    args = parsed[-1]
-    assert isinstance(args, TrainingArguments)
+    guard, args = parsed[0], parsed[-1]
+    assert isinstance(guard, OutputGuard) and isinstance(args, TrainingArguments)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.output_dir is None:
         raise UserError("output_dir is required")
+    main_process = os.environ.get("RANK", "0") == "0"
+    claim_output_dir(args.output_dir, entry, guard.overwrite_output_dir, write=main_process)
     args.resume_from_checkpoint = resume_point(args)
     set_seed(args.seed)
     return parsed

@@ -22,6 +22,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from search.config import UserError, cli, parse_config
+from search.identity import write_checksums
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def convert(gguf: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    write_checksums(out)
     log.info("saved %s (%.0fM parameters) to %s", gguf.name, plain.num_parameters() / 1e6, out)
     return out
 

@@ -18,6 +18,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from search.config import UserError, check_model_path
+from search.identity import write_checksums
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.step_format import CONFIG_KEY, StepFormat
 from search.verifier import METADATA_KEY
@@ -59,6 +60,7 @@ def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict) -> P
         setattr(model.config, METADATA_KEY, {**metadata, "likelihood_head": head.to_dict()})
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
+        write_checksums(out)
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "head": head.to_dict()}, indent=2))
         log.info("saved likelihood-head %s to %s: %s", metadata["kind"].upper(), out, metrics)
     state.wait_for_everyone()

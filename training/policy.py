@@ -21,7 +21,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 from data.arith import ArithConfig, ArithTask
 from search.config import check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
-from training.entry import parse_training_config
+from training.distributed import end_distributed
+from training.entry import OutputGuard, parse_training_config
 from training.sft import build_sft_dataset, run_sft
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PolicyConfig:
+class PolicyConfig(OutputGuard):
     """What to train on and from where."""
 
     step_format: str = "arith"
@@ -72,7 +73,7 @@ CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, size, args = parse_training_config(CONFIG_TYPES, argv)
+    cfg, size, args = parse_training_config(CONFIG_TYPES, argv, "training.policy")
     task = cfg.task()
     fmt = task.step_format
     splits = task.splits(cfg.train_per_level)
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> Path:
             json.dumps({**metrics, "size": asdict(size), "log_history": trainer.state.log_history}, indent=2)
         )
     log.info("saved policy to %s (validation loss %.4f)", out, metrics["eval_loss"])
+    end_distributed(trainer)
     return out
 
 

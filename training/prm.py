@@ -32,17 +32,19 @@ from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
     EarlyStoppingCallback,
+    IntervalStrategy,
     Trainer,
     TrainingArguments,
 )
 
 from data.shards import dataset_format
 from search.config import UserError, check_model_path, cli
+from search.identity import write_checksums
 from search.step_format import CONFIG_KEY, get_format
 from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
 from training.collate import RightPadCollator
-from training.distributed import fix_cpu_deepspeed_state
-from training.entry import parse_training_config
+from training.distributed import end_distributed, fix_cpu_deepspeed_state
+from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
 from training.prm_data import IGNORE, tokenize_rows
 
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PRMConfig:
+class PRMConfig(OutputGuard):
     model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy, or any HF causal LM
     dataset: str = "outputs/arith-tiny/prm_data/dataset"  # load_from_disk folder, splits train/validation
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
@@ -159,7 +161,7 @@ def write_rank_record(trainer: Trainer, out: Path) -> None:
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_training_config(CONFIG_TYPES, argv)
+    cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.prm")
     args.remove_unused_columns, args.label_names = False, ["step_labels"]
     fix_cpu_deepspeed_state(args)
     fmt = dataset_format(cfg.dataset, cfg.step_format)
@@ -175,6 +177,9 @@ def main(argv: list[str] | None = None) -> Path:
         val = tokenize_rows(data["validation"], tokenizer, fmt, cfg.max_length, "validation", cfg.orm)
     except ValueError as err:
         raise UserError(str(err)) from None
+    except KeyError:  # no validation split (validation_fraction 0): train without evaluating
+        log.warning("%s has no validation split: no evaluation, no early stopping, the last checkpoint", cfg.dataset)
+        val, args.eval_strategy, args.load_best_model_at_end = None, IntervalStrategy.NO, False
     setattr(model.config, CONFIG_KEY, fmt.to_dict())
     setattr(model.config, METADATA_KEY, metadata)
     if cfg.use_lora:
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> Path:
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     out = Path(args.output_dir)
     write_rank_record(trainer, out)
-    metrics = trainer.evaluate()
+    metrics = trainer.evaluate() if val is not None else {"eval_loss": float("nan")}
     if cfg.use_lora:  # merge so that the checkpoint is a plain model that from_pretrained loads
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
         if trainer.is_world_process_zero():
@@ -213,9 +218,11 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         trainer.save_model(str(out))
     if trainer.is_world_process_zero():
+        write_checksums(out)
         history = trainer.state.log_history
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved %s to %s (validation loss %.4f)", "ORM" if cfg.orm else "PRM", out, metrics["eval_loss"])
+    end_distributed(trainer)
     return out
 
 

@@ -35,14 +35,15 @@ from data.arith import ArithTask
 from data.shards import dataset_format
 from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, StepFormat
-from training.entry import parse_training_config
+from training.distributed import end_distributed
+from training.entry import OutputGuard, parse_training_config
 from training.sft import build_sft_dataset, run_sft
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class RevisionConfig:
+class RevisionConfig(OutputGuard):
     model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy the revision model starts from
     dataset: str = "outputs/arith-tiny/revision_data/dataset"
     max_length: int = 256  # at most the model's context; longer rows are dropped and counted, never truncated
@@ -80,7 +81,7 @@ def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_training_config(CONFIG_TYPES, argv)
+    cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.revision")
     policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
     fmt = dataset_format(cfg.dataset, None)
     arith = (Path(policy) / ArithTask.FILE).is_file()
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> Path:
         history = trainer.state.log_history  # the validation curve, for picking another checkpoint
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved revision model to %s (validation loss %.4f)", out, metrics["eval_loss"])
+    end_distributed(trainer)
     return out
 
 

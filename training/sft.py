@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
+from search.identity import write_checksums
 from search.step_format import StepFormat
 from training.collate import RightPadCollator
 
@@ -58,4 +59,6 @@ def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Data
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics = trainer.evaluate()
     trainer.save_model(str(args.output_dir))
+    if trainer.is_world_process_zero():
+        write_checksums(args.output_dir)
     return trainer, metrics
