@@ -24,7 +24,7 @@ REPRO := $(OUT)/reproduce
 SMOL := outputs/smollm2
 
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
-	prm-eval bench-prm-score search verifier-gap build-revision-data train-revision revision-report \
+	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched \
 	train-verifier-base reproduce smoke-real clean
 
@@ -168,6 +168,9 @@ bench-prm-data: | $(POLICY)/model.safetensors
 	$(PY) -m bench.prm_data --policy $(POLICY) $(ARGS)
 bench-prm-score: | $(PRM)/model.safetensors
 	$(PY) -m bench.prm_score --policy $(POLICY) --verifier $(PRM) $(ARGS)
+# Beam search (M=4) against best-of-16 on the same questions, re-reading prefixes and reusing them.
+bench-search: | $(PRM)/model.safetensors
+	$(PY) -m bench.search --policy $(POLICY) --verifier $(PRM) $(ARGS)
 
 # ---- the paper's findings from trained checkpoints (about 2 hours on 2 cores; resumable) -----------
 $(REPRO)/eval/report.json: | $(PRM_VB)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)

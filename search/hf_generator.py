@@ -4,6 +4,10 @@ Batched `generate` with left padding and the KV cache. Sampling is done per row 
 own seeded noise (Gumbel-max over the temperature/top-p distribution, then argmax), so a
 sample depends only on its prompt and seed, never on the batch it was computed in; this is
 what lets sharded data builders reproduce a single-process run exactly.
+
+Within `reuse_prefixes()` (`search.prefix_cache`) the generator keeps each output's key/value
+states, and a prompt that extends a kept sequence (a beam's next step) computes only its tokens
+past the longest cached prefix: the samples are those of a full pass, with the same seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
     GenerationConfig,
     LogitsProcessor,
     LogitsProcessorList,
@@ -23,8 +28,10 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from search.cached_forward import batch_cache, row_state
 from search.config import check_model_path
 from search.generator import Generation, SamplingParams
+from search.prefix_cache import ReusesPrefixes, Start
 from search.step_format import StepFormat
 
 
@@ -81,7 +88,7 @@ class StopRecorder(StoppingCriteria):
         return (self.finished_at >= 0).to(input_ids.device)
 
 
-class HFGenerator:
+class HFGenerator(ReusesPrefixes):
     """Batched sampling from a causal LM; see the module docstring."""
 
     def __init__(self, model: PreTrainedModel, tokenizer, step_format: StepFormat, batch_size: int = 64):
@@ -125,23 +132,31 @@ class HFGenerator:
         if len(seeds) != len(prompts):
             raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
         encoded = [self.format.tokenize(self.tokenizer, p) for p in prompts]  # each prefix encoded once
+        starts = [self.prefix_cache.start(ids) if self.prefix_cache is not None else (None, 0) for ids in encoded]
         rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
         rows.sort(key=lambda r: len(encoded[r[0]]))  # similar lengths share a batch: less padding
         results: list[list[Generation | None]] = [[None] * n for _ in prompts]
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
-            outs = self._generate_batch(
-                [encoded[i] for i, _ in batch], [row_seed(seeds[i], j) for i, j in batch], params
-            )
+            ids, row_seeds = [encoded[i] for i, _ in batch], [row_seed(seeds[i], j) for i, j in batch]
+            outs = self._generate_batch(ids, row_seeds, params, [starts[i] for i, _ in batch])
             for (i, j), gen in zip(batch, outs, strict=True):
                 results[i][j] = gen
         return results  # type: ignore[return-value]
 
-    def _generate_batch(self, ids: list[list[int]], seeds: list[int], params: SamplingParams) -> list[Generation]:
+    def _generate_batch(
+        self, ids: list[list[int]], seeds: list[int], params: SamplingParams, starts: list[Start]
+    ) -> list[Generation]:
+        """One batch, left-padded; a row that starts from a cached prefix has its state in the cache and only
+        its other tokens in the input, after padding: [pad, cached | pad, uncached, generated...]."""
         pad = self.tokenizer.pad_token_id
-        width = max(len(x) for x in ids)
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.model.device)
-        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.model.device)
+        reused = [r for _, r in starts]
+        held, fresh = max(reused), max(len(x) - r for x, r in zip(ids, reused, strict=True))
+        width = held + fresh
+        layout = [(held - r, r, fresh - len(x) + r, len(x) - r) for x, r in zip(ids, reused, strict=True)]
+        input_ids = [[pad] * a + x[:r] + [pad] * b + x[r:] for x, (a, r, b, _) in zip(ids, layout, strict=True)]
+        attention = [[0] * a + [1] * r + [0] * b + [1] * u for a, r, b, u in layout]
+        past = batch_cache([s for s, _ in starts], reused)
         separator = self.format.step_separator if params.stop_at == "step" else None
         recorder = StopRecorder(width, len(ids), self.eos_ids, self.step_end_ids, separator, self.tokenizer)
         config = GenerationConfig(
@@ -149,26 +164,38 @@ class HFGenerator:
             do_sample=False,  # sampling happens inside SeededSampler
             eos_token_id=self.eos_ids,
             pad_token_id=pad,
+            return_dict_in_generate=True,
         )
         out = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention,
+            input_ids=torch.tensor(input_ids, device=self.model.device),
+            attention_mask=torch.tensor(attention, device=self.model.device),
             generation_config=config,
             logits_processor=LogitsProcessorList([SeededSampler(seeds, params, self.banned_ids)]),
             stopping_criteria=StoppingCriteriaList([recorder]),
+            **({"cache": past} if past is not None else {}),
         )
         generations = []
         for row, prompt in enumerate(ids):
-            end = int(recorder.finished_at[row]) if recorder.finished_at[row] >= 0 else out.shape[1]
-            new = out[row, width:end].tolist()
+            end = int(recorder.finished_at[row]) if recorder.finished_at[row] >= 0 else out.sequences.shape[1]
+            new = out.sequences[row, width:end].tolist()
+            if self.prefix_cache is not None:
+                self._hold(out.cache, row, prompt + new, layout[row], end)
             text = self.tokenizer.decode(new, skip_special_tokens=True)
             reason = "length"
             if new and new[-1] in self.eos_ids:
                 reason = "eos"
             elif separator and separator in text:
                 text, reason = text[: text.index(separator) + len(separator)], "step"
-            generations.append(Generation(text, len(prompt), len(new), reason))
+            generations.append(Generation(text, len(prompt), len(new), reason, reused[row]))
         return generations
+
+    def _hold(self, cache: DynamicCache, row: int, ids: list[int], layout: tuple[int, int, int, int], end: int) -> None:
+        """Cache a row's state: its tokens (cached prefix, rest of the prompt, generated) up to `end`, less
+        the last one where the model never read it."""
+        a, r, b, _ = layout
+        end = min(end, cache.get_seq_length())
+        columns = torch.cat([torch.arange(a, a + r), torch.arange(a + r + b, end)])
+        self.prefix_cache.add(ids, row_state(cache, row, columns))
 
 
 def _as_list(value) -> list:

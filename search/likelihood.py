@@ -24,32 +24,34 @@ from dataclasses import dataclass
 
 import torch
 
+from search.cached_forward import token_values
+from search.prefix_cache import PrefixCache
 from search.step_format import Encoded
 
 FEATURES = ("cumulative_ll", "min_step_ll", "step_ll")
 
 
-@torch.inference_mode()
-def step_log_likelihoods(model, encoded: Sequence[Encoded], pad_id: int, batch_size: int = 64) -> list[torch.Tensor]:
-    """Per solution, the log-likelihood of each step's tokens under `model` (right-padded batches)."""
-    out: list[torch.Tensor] = [torch.empty(0)] * len(encoded)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))  # less padding per batch
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        width = max(len(encoded[i].ids) for i in batch)
-        ids = torch.tensor([encoded[i].ids + [pad_id] * (width - len(encoded[i].ids)) for i in batch])
-        mask = torch.tensor([[1] * len(encoded[i].ids) + [0] * (width - len(encoded[i].ids)) for i in batch])
-        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        token_ll = torch.zeros(ids.shape)
-        token_ll[:, 1:] = logits[:, :-1].log_softmax(-1).gather(-1, ids[:, 1:, None].to(logits.device))[..., 0].cpu()
-        cumulative = token_ll.cumsum(1)
-        for row, i in enumerate(batch):
-            ends = torch.tensor(encoded[i].step_ends, dtype=torch.long)
-            if not len(ends):
-                continue
-            starts = torch.cat([torch.tensor([encoded[i].prompt_tokens - 1]), ends[:-1]])  # token before each step
-            out[i] = cumulative[row, ends] - cumulative[row, starts.clamp(min=0)]
+def step_log_likelihoods(
+    model, encoded: Sequence[Encoded], pad_id: int, batch_size: int = 64, cache: PrefixCache | None = None
+) -> list[torch.Tensor]:
+    """Per solution, the log-likelihood of each step's tokens under `model` (right-padded batches); with a
+    prefix cache, a solution's cached prefix is read, not computed (`search.cached_forward.token_values`)."""
+    token_ll = token_values(model, [e.ids for e in encoded], pad_id, batch_size, token_log_likelihood, 1, cache)
+    out = []
+    for enc, ll in zip(encoded, token_ll, strict=True):
+        ends = torch.tensor(enc.step_ends, dtype=torch.long)
+        if not len(ends):
+            out.append(torch.empty(0))
+            continue
+        cumulative = ll.cumsum(0)
+        starts = torch.cat([torch.tensor([enc.prompt_tokens - 1]), ends[:-1]])  # token before each step
+        out.append(cumulative[ends] - cumulative[starts.clamp(min=0)])
     return out
+
+
+def token_log_likelihood(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """log p(ids[..., t]) under the next-token logits[..., t, :]."""
+    return logits.float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]
 
 
 def step_features(step_ll: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,12 @@ last step's score). A blank step (a separator alone) is not a step: the path goe
   subtree (its M children there, the best of which ended it), not over N/M subtree winners.
 
 A path that hits a token limit or `max_rounds` without an answer line has no answer.
+
+Prefix reuse (`search.prefix_cache`): where the generator and the verifier support it, each
+keeps the states of the live beams between rounds, so a round computes only the new step's
+tokens, in the policy and in the verifier; the pruned beams' states are freed after each round.
+The answers and scores are those of full passes (`reuse_prefixes=False`); the accounting says
+how many tokens were read from the caches.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field, replace
 
 from search.accounting import Accounting
 from search.generator import Generation, Generator, SamplingParams, stable_seed
+from search.prefix_cache import PrefixReuse, prefix_reuse
 from search.step_format import StepFormat
 from search.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
 from search.verifier import Verifier, aggregate
@@ -82,6 +89,7 @@ def tree_search(
     settings: SearchSettings,
     budget: int,
     seed: int,
+    reuse_prefixes: bool = True,
 ) -> list[SearchResult]:
     """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring."""
     m = spec.width(budget)
@@ -92,27 +100,29 @@ def tree_search(
         for q in questions
     ]
     step_params = SamplingParams(settings.temperature, settings.top_p, settings.max_step_tokens, "step")
-    for round_ in range(settings.max_rounds):
-        work = [(st, slot, path) for st in states for slot, path in enumerate(st.active)]
-        if not work:
-            break
-        # a DVTS subtree draws from its own seeds whatever the other subtrees do
-        seeds = [stable_seed(st.seed, round_, path.subtree if spec.name == "dvts" else slot) for st, slot, path in work]
-        outs = generator.generate([fmt.render(st.text, p.steps) for st, _, p in work], step_params, m, seeds)
-        candidates: list[tuple[_Question, _Path]] = []
-        for (st, _, path), gens in zip(work, outs, strict=True):
-            st.accounting.add_generations(gens)
-            candidates += [(st, extend(path, g, fmt, settings.max_new_tokens)) for g in gens]
-        _score(candidates, spec.k if spec.name == "lookahead" else 0, generator, verifier, fmt, settings)
-        by_question: dict[int, list[_Path]] = {id(st): [] for st in states}
-        for st, path in candidates:
-            by_question[id(st)].append(path)
-        for st in states:
-            mine = by_question[id(st)]
-            if spec.name == "dvts":
-                _keep_best_per_subtree(st, mine)
-            else:
-                _keep_top(st, mine, roots, budget)
+    with prefix_reuse(generator, verifier, reuse_prefixes) as reuse:  # freed when the search ends
+        for round_ in range(settings.max_rounds):
+            work = [(st, slot, path) for st in states for slot, path in enumerate(st.active)]
+            if not work:
+                break
+            # a DVTS subtree draws from its own seeds whatever the other subtrees do
+            seeds = [stable_seed(st.seed, round_, p.subtree if spec.name == "dvts" else slot) for st, slot, p in work]
+            outs = generator.generate([fmt.render(st.text, p.steps) for st, _, p in work], step_params, m, seeds)
+            candidates: list[tuple[_Question, _Path]] = []
+            for (st, _, path), gens in zip(work, outs, strict=True):
+                st.accounting.add_generations(gens)
+                candidates += [(st, extend(path, g, fmt, settings.max_new_tokens)) for g in gens]
+            _score(candidates, spec.k if spec.name == "lookahead" else 0, generator, verifier, fmt, settings, reuse)
+            by_question: dict[int, list[_Path]] = {id(st): [] for st in states}
+            for st, path in candidates:
+                by_question[id(st)].append(path)
+            for st in states:
+                mine = by_question[id(st)]
+                if spec.name == "dvts":
+                    _keep_best_per_subtree(st, mine)
+                else:
+                    _keep_top(st, mine, roots, budget)
+            reuse.keep([fmt.render(st.text, p.steps) for st in states for p in st.active])
     results = []
     for st in states:
         if spec.name == "dvts":  # every subtree's last M children (still running ones: no answer)
@@ -152,6 +162,7 @@ def _score(
     verifier: Verifier,
     fmt: StepFormat,
     settings: SearchSettings,
+    reuse: PrefixReuse,
 ) -> None:
     """Set each candidate's step scores and rank score, rolling unfinished ones out k greedy steps first."""
     ends = [path for _, path in candidates]  # what gets scored: the candidate or its rollout
@@ -167,7 +178,9 @@ def _score(
     prompts = [fmt.prompt(st.text) for st, _ in candidates]
     steps = [p.steps for p in ends]
     scores = verifier.score(prompts, steps)
-    for (st, path), end_scores, tokens in zip(candidates, scores, verifier.count_tokens(prompts, steps), strict=True):
+    read, cached = verifier.count_tokens(prompts, steps), reuse.verifier_reused(len(prompts))
+    for (st, path), end_scores, tokens, from_cache in zip(candidates, scores, read, cached, strict=True):
         st.accounting.verifier_tokens += tokens
+        st.accounting.cached_verifier_tokens += from_cache
         path.step_scores = end_scores[: len(path.steps)]
         path.rank_score = aggregate(end_scores, settings.aggregation)

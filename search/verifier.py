@@ -5,7 +5,8 @@ format differs from the one in use, and picks its head from the checkpoint's met
 (`reward_model.head`): `PRMVerifier` for the one-logit token-classification head (the score of
 step i is the sigmoid of the logit at the last token of step i) and `LikelihoodVerifier` for
 the `likelihood` head (`search.likelihood`). Both score every step of a solution in ONE
-forward pass.
+forward pass, and both can reuse prefixes (`search.prefix_cache`): within `reuse_prefixes()` a
+solution whose prefix was scored before computes only its new tokens, with the same scores.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Protocol
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
+from search.cached_forward import token_values
 from search.config import UserError
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
+from search.prefix_cache import ReusesPrefixes
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 
 METADATA_KEY = "reward_model"  # config.json: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
@@ -95,7 +98,7 @@ def load_verifier(
     return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation)
 
 
-class PRMVerifier:
+class PRMVerifier(ReusesPrefixes):
     """A trained PRM (or ORM) checkpoint; see the module docstring."""
 
     def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64, aggregation: str = "last"):
@@ -108,25 +111,20 @@ class PRMVerifier:
     def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
         return [len(self.format.encode(self.tokenizer, p, s).ids) for p, s in zip(prompts, solutions, strict=True)]
 
-    @torch.inference_mode()
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         encoded = [self.format.encode(self.tokenizer, p, steps) for p, steps in zip(prompts, solutions, strict=True)]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))  # less padding per batch
-        scores: list[list[float]] = [[] for _ in encoded]
+        ids = [enc.ids for enc in encoded]
         pad = self.tokenizer.pad_token_id
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = max(len(encoded[i][0]) for i in batch)
-            ids = torch.tensor([encoded[i][0] + [pad] * (width - len(encoded[i][0])) for i in batch])
-            mask = torch.tensor([[1] * len(encoded[i][0]) + [0] * (width - len(encoded[i][0])) for i in batch])
-            logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
-            probs = torch.sigmoid(logits.squeeze(-1).float()).cpu()
-            for row, i in enumerate(batch):
-                scores[i] = probs[row, encoded[i][1]].tolist()
-        return scores
+        probs = token_values(self.model, ids, pad, self.batch_size, _probability, cache=self.prefix_cache)
+        return [p[enc.step_ends].tolist() for p, enc in zip(probs, encoded, strict=True)]
 
 
-class LikelihoodVerifier:
+def _probability(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """The one-logit head's probability at each token."""
+    return torch.sigmoid(logits[..., 0].float())
+
+
+class LikelihoodVerifier(ReusesPrefixes):
     """A `likelihood`-head PRM: a causal LM and the fitted head over its step log-likelihoods."""
 
     def __init__(self, model, tokenizer, step_format: StepFormat, head: LikelihoodHead, batch_size: int = 64,
@@ -144,5 +142,5 @@ class LikelihoodVerifier:
 
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         encoded = [self.format.encode(self.tokenizer, p, steps) for p, steps in zip(prompts, solutions, strict=True)]
-        lls = step_log_likelihoods(self.model, encoded, self.tokenizer.pad_token_id, self.batch_size)
+        lls = step_log_likelihoods(self.model, encoded, self.tokenizer.pad_token_id, self.batch_size, self.prefix_cache)
         return [torch.sigmoid(self.head.logits(step_features(ll))).tolist() for ll in lls]

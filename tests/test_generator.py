@@ -1,8 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from search.config import UserError
-from search.generator import SamplingParams
+from search.generator import Generation, SamplingParams
 from search.hf_generator import HFGenerator, StopRecorder
 from search.step_format import StepFormat
 
@@ -87,3 +89,26 @@ def test_bad_sampling_params():
 def test_missing_checkpoint_is_a_clear_error(tmp_path, fmt):
     with pytest.raises(UserError, match="policy checkpoint not found"):
         HFGenerator.from_pretrained(tmp_path / "nope", StepFormat())
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_reusing_prefixes_gives_the_samples_of_full_passes(generator, temperature):
+    params = SamplingParams(temperature=temperature, max_new_tokens=12, stop_at="step")
+
+    def two_rounds() -> list[list[Generation]]:
+        first = generator.generate(PROMPTS, params, n=2, seeds=[5, 6, 7])
+        extended = [p + row[0].text for p, row in zip(PROMPTS, first, strict=True)] + ["Q:7*7\n"]  # one never seen
+        return first + generator.generate(extended, params, n=2, seeds=[5, 6, 7, 8])
+
+    full = two_rounds()
+    with generator.reuse_prefixes() as cache:
+        assert cache is generator.prefix_cache
+        reused = two_rounds()
+    assert generator.prefix_cache is None  # dropped at the end of the block
+    assert [[replace(g, cached_tokens=0) for g in row] for row in reused] == full
+    assert [[g.cached_tokens for g in row] for row in full] == [[0, 0]] * 7
+    # the first round had nothing cached; an extended prompt read all but its last token from the cache,
+    # the new one what it shares with the cached ones (BOS, "Q:")
+    assert [[g.cached_tokens for g in row] for row in reused[:3]] == [[0, 0]] * 3
+    assert all(g.cached_tokens == g.prompt_tokens - 1 for row in reused[3:6] for g in row)
+    assert [g.cached_tokens for g in reused[6]] == [3, 3]
