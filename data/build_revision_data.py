@@ -48,7 +48,8 @@ class RevisionDataConfig(StageConfig):
     temperature: float = 1.0  # "a higher temperature" than search's
     top_p: float = 1.0
     max_new_tokens: int = 160
-    max_incorrect: int = CONTEXT_ATTEMPTS  # k ~ U{0..max_incorrect}
+    max_incorrect: int = CONTEXT_ATTEMPTS  # k ~ U{0..min(max_incorrect, #incorrect)}
+    keep_correct: float = 0.0  # fraction of trajectories whose last attempt is the correct answer (not the paper's)
     max_length: int = 256  # prompt + completion tokens (at most the policy's context); longer rows dropped, counted
     seed: int = 0
     questions_per_chunk: int = 16
@@ -61,8 +62,8 @@ class RevisionDataConfig(StageConfig):
             raise ValueError("samples_per_question must be >= 2")
         if not 0 <= self.max_incorrect <= CONTEXT_ATTEMPTS:
             raise ValueError(f"max_incorrect must be in 0..{CONTEXT_ATTEMPTS} (the attempts a prompt holds)")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError("validation_fraction must be in [0, 1)")
+        if not 0 <= self.validation_fraction < 1 or not 0 <= self.keep_correct <= 1:
+            raise ValueError("validation_fraction must be in [0, 1) and keep_correct in [0, 1]")
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
@@ -101,7 +102,7 @@ def revision_chunk(
             counts["skipped_no_correct" if not correct else "skipped_no_incorrect"] += 1
         else:
             rng = random.Random(stable_seed(cfg.seed, "trajectories", q.text))
-            for t in build_trajectories(correct, distinct, rng, cfg.max_incorrect):
+            for t in build_trajectories(correct, distinct, rng, cfg.max_incorrect, cfg.keep_correct):
                 attempts = [a.split(fmt.step_separator) for a in t.context]
                 prompt = fmt.revision_prompt(q.text, attempts)
                 completion = fmt.render_steps(t.target.split(fmt.step_separator))

@@ -5,6 +5,11 @@ incorrect answers to put in context before it (Snell et al.: k ~ U{0..min(4, #in
 The LAST one in context is the incorrect answer closest to the correct one by character edit
 distance; the others are drawn at random from the rest. The revision model learns to write
 the correct answer after seeing those attempts.
+
+`keep_correct` (not in the paper; 0 by default) makes that fraction of the trajectories end
+their context with a correct answer instead, the target being that answer again: a model
+trained only on incorrect contexts learns "change the last attempt", and at test time it
+changes correct answers too (measured on arith: README, "Revisions").
 """
 
 from __future__ import annotations
@@ -33,18 +38,24 @@ def closest(target: str, candidates: Sequence[str]) -> int:
 
 
 def build_trajectories(
-    correct: Sequence[str], incorrect: Sequence[str], rng: random.Random, max_incorrect: int = CONTEXT_ATTEMPTS
+    correct: Sequence[str],
+    incorrect: Sequence[str],
+    rng: random.Random,
+    max_incorrect: int = CONTEXT_ATTEMPTS,
+    keep_correct: float = 0.0,
 ) -> list[Trajectory]:
     """One trajectory per correct answer (see the module docstring)."""
-    if max_incorrect < 0:
-        raise ValueError(f"max_incorrect must be >= 0, got {max_incorrect}")
+    if max_incorrect < 0 or not 0 <= keep_correct <= 1:
+        raise ValueError(f"need max_incorrect >= 0 and keep_correct in [0, 1], got {max_incorrect}, {keep_correct}")
     out = []
     for target in correct:
         k = rng.randint(0, min(max_incorrect, len(incorrect)))
-        if k == 0:
-            out.append(Trajectory([], target))
-            continue
-        last = closest(target, incorrect)
-        others = rng.sample([i for i in range(len(incorrect)) if i != last], k - 1)
-        out.append(Trajectory([incorrect[i] for i in others] + [incorrect[last]], target))
+        context = []
+        if k:
+            last = closest(target, incorrect)
+            others = rng.sample([i for i in range(len(incorrect)) if i != last], k - 1)
+            context = [incorrect[i] for i in others] + [incorrect[last]]
+        if keep_correct and rng.random() < keep_correct:
+            context = [*context, target][-max(max_incorrect, 1) :]  # the window still holds it
+        out.append(Trajectory(context, target))
     return out

@@ -49,3 +49,12 @@ def test_revision_prompt_holds_the_attempts_in_the_step_format():
     assert MATH.revision_prompt("q", []) == MATH.prompt("q")
     with pytest.raises(ValueError):
         closest(CORRECT, [])
+
+
+def test_keep_correct_ends_some_contexts_with_the_correct_answer():
+    rng = random.Random(0)
+    kept = [t for _ in range(400) for t in build_trajectories([CORRECT], INCORRECT, rng, keep_correct=0.3)]
+    ending_right = [t for t in kept if t.context and t.context[-1] == CORRECT]
+    assert 0.2 < len(ending_right) / len(kept) < 0.4 and all(t.target == CORRECT for t in kept)
+    assert all(len(t.context) <= CONTEXT_ATTEMPTS for t in kept)
+    assert not any(t.context[-1:] == [CORRECT] for t in build_trajectories([CORRECT] * 50, INCORRECT, rng))
