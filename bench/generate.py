@@ -26,7 +26,7 @@ from search.hf_generator import HFGenerator
 @dataclass
 class BenchGenerateConfig:
     policy: str = "outputs/arith-tiny/policy"
-    prompts: int = 128
+    prompts: int = 128  # held-out prompts sampled
     batch_size: int = 64
     max_new_tokens: int = 160
     temperature: float = 1.0

@@ -27,9 +27,9 @@ from search.hf_generator import HFGenerator
 @dataclass
 class BenchPRMDataConfig:
     policy: str = "outputs/arith-tiny/policy"
-    questions: int = 16
-    samples_per_question: int = 2
-    rollouts_per_step: int = 4
+    questions: int = 16  # held-out questions
+    samples_per_question: int = 2  # solutions per question
+    rollouts_per_step: int = 4  # rollouts per step prefix (K)
     batch_size: int = 256
     max_new_tokens: int = 160
     seed: int = 0

@@ -31,7 +31,7 @@ from search.verifier import load_verifier
 class BenchPRMScoreConfig:
     policy: str = "outputs/arith-tiny/policy"
     verifier: str = "outputs/arith-tiny/prm"
-    solutions: int = 256
+    solutions: int = 256  # solutions scored
     batch_size: int = 64
     out: str = "outputs/bench/prm_score.json"
 

@@ -39,10 +39,10 @@ from search.tree_search import tree_search
 class BenchSearchConfig:
     policy: str = "outputs/arith-tiny/policy"
     verifier: str = "outputs/arith-tiny/prm"
-    questions: int = 32
-    budget: int = 16
-    beam_width: int = 4
-    repeats: int = 3
+    questions: int = 32  # held-out questions
+    budget: int = 16  # N
+    beam_width: int = 4  # M
+    repeats: int = 3  # runs of each; the fastest counts
     batch_size: int = 64
     max_step_tokens: int = 32
     max_new_tokens: int = 160

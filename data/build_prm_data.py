@@ -48,7 +48,7 @@ class PRMDataConfig(StageConfig):
     max_new_tokens: int = 160
     mode: str = "exhaustive"  # "exhaustive" (every step) or "binary" (OmegaPRM bisection)
     label_kind: str = "soft"  # what `labels` holds: "soft" (MC value) or "hard" (value > hard_threshold)
-    hard_threshold: float = 0.0
+    hard_threshold: float = 0.0  # hard label = MC value > this (0: any rollout correct, Math-Shepherd)
     seed: int = 0
     questions_per_chunk: int = 8  # questions whose rollouts are batched together
     batch_size: int = 256

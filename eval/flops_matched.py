@@ -58,7 +58,7 @@ def accuracy_at(curve: Mapping[int, float], budget: float) -> float | None:
 
 @dataclass
 class FlopsMatchedConfig:
-    large_policy: str = "outputs/arith-tiny/policy-large"
+    large_policy: str = "outputs/arith-tiny/policy-large"  # the larger model, trained on the same data
     eval_report: str = "outputs/arith-tiny/eval/report.json"  # written by make eval (small model)
     ratios: str = "0.16,0.79,22"  # R = inference / pre-training tokens (the paper's three regimes)
     pool: str = "all"  # which of make eval's strategy pools the small model chooses from

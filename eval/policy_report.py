@@ -26,7 +26,7 @@ class PolicyReportConfig(StageConfig):
     policy: str = "outputs/arith-tiny/policy"
     split: str = "test"
     questions_per_level: int | None = None  # all of the split
-    samples_per_question: int = 4
+    samples_per_question: int = 4  # samples per question: pass@1 and pass@k
     temperature: float = 1.0
     max_new_tokens: int = 160
     batch_size: int = 128

@@ -22,7 +22,7 @@ from search.config import UserError, cli, parse_config
 @dataclass
 class ReproductionConfig:
     outputs: str = "outputs/arith-tiny"  # where the reproduce chain wrote its results
-    eval_dir: str = "outputs/arith-tiny/reproduce/eval"
+    eval_dir: str = "outputs/arith-tiny/reproduce/eval"  # make reproduce's eval folder
     out: str = "docs/reproduction"
 
 

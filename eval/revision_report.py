@@ -31,7 +31,7 @@ from search.strategy import SearchSettings
 @dataclass
 class RevisionReportConfig:
     revision_model: str = "outputs/arith-tiny/revision"
-    dataset: str = "outputs/arith-tiny/test_questions.jsonl"
+    dataset: str = "outputs/arith-tiny/test_questions.jsonl"  # question JSONL
     chains: int = 4  # per question
     length: int = 8  # revisions per chain
     temperature: float = 1.0

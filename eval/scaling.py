@@ -65,8 +65,8 @@ class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
     max_budget: int = 16  # budgets 1, 2, 4, ... up to this
     baseline: str = "best_of_n:select=weighted"  # what the `all` pool's compute-optimal is compared with
     difficulty_samples: int = 16  # policy samples per question: oracle and predicted difficulty (the probe)
-    bins: int = 5
-    folds: int = 2
+    bins: int = 5  # difficulty bins (quantiles; fewer when many questions tie)
+    folds: int = 2  # cross-validation folds of each bin's questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
     out: str = "outputs/arith-tiny/eval"
 

@@ -28,8 +28,8 @@ class VerifierGapConfig:
     policy: str = "outputs/arith-tiny/policy"
     verifier: str = "outputs/arith-tiny/prm"
     per_level: int = 10  # test questions per number of operations
-    strategies: str = "best_of_n:select=majority,best_of_n,beam:m=4,lookahead:m=4:k=1,dvts:m=4"
-    budgets: str = "4,16"
+    strategies: str = "best_of_n:select=majority,best_of_n,beam:m=4,lookahead:m=4:k=1,dvts:m=4"  # strategy specs
+    budgets: str = "4,16"  # comma-separated budgets N
     max_new_tokens: int = 160
     seed: int = 0
     out: str | None = None  # default: <verifier>/verifier_gap.{json,md}

@@ -100,8 +100,8 @@ class SolveConfig(RuntimeConfig):
 @dataclass
 class RunConfig(RuntimeConfig):
     dataset: str = ""  # JSONL: question, answer, optional id and level
-    strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"
-    budgets: str = "1,4,16"
+    strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"  # strategy specs, comma-separated
+    budgets: str = "1,4,16"  # comma-separated budgets N
     out: str = "outputs/arith-tiny/search"
     limit: int | None = None  # only the first `limit` questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
@@ -138,7 +138,7 @@ COMPUTE_OPTIMAL = "compute_optimal"  # the strategy name that follows a `make ev
 
 
 def solve(argv: list[str]) -> SearchResult:
-    (cfg,) = parse_config([SolveConfig], argv)
+    (cfg,) = parse_config([SolveConfig], argv, "python -m search solve")
     if not cfg.question.strip():
         raise UserError("--question is required")
     if cfg.strategy == COMPUTE_OPTIMAL:
@@ -197,7 +197,7 @@ def result_row(runtime: Runtime, question: Question, spec: StrategySpec, budget:
 
 
 def run(argv: list[str]) -> Path:
-    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    (cfg,) = parse_config(CONFIG_TYPES, argv, "python -m search run")
     return run_config(cfg)
 
 
@@ -330,12 +330,21 @@ def summary_markdown(summary: dict) -> str:
 
 
 COMMANDS = {"solve": solve, "run": run}
+USAGE = """usage: python -m search {solve,run} [options]
+
+  solve   one question with one strategy at one budget: the answer, the solution, the compute spent
+  run     a question JSONL x strategies x budgets: results.jsonl (resumable) and summary.{json,md}
+
+python -m search solve --help, python -m search run --help: every option, described."""
 
 
 @cli
 def main(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else list(argv)
     hf_logging.disable_progress_bar()  # per-file weight-loading bars; our own bar shows progress
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return None
     if not argv or argv[0] not in COMMANDS:
-        raise UserError(f"usage: python -m search {{{','.join(COMMANDS)}}} [options]; see search/cli.py")
+        raise UserError(f"usage: python -m search {{{','.join(COMMANDS)}}} [options]; python -m search --help")
     return COMMANDS[argv[0]](argv[1:])

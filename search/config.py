@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import difflib
 import functools
+import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
@@ -29,15 +31,57 @@ class UserError(Exception):
 
 
 class _Parser(HfArgumentParser):
-    def __init__(self, types: list[type]):
+    def __init__(self, types: list[type], prog: str | None = None):
         optional = {name for t in types for name, hint in get_type_hints(t).items() if type(None) in get_args(hint)}
-        super().__init__(types, allow_abbrev=False)  # `--learning_rat 1` is an error, not learning_rate
+        comments = {name: text for t in types for name, text in field_comments(t).items()}
+        super().__init__(types, allow_abbrev=False, prog=prog)  # `--learning_rat 1` is an error, not learning_rate
         for action in self._actions:
             if action.dest in optional and action.type not in (None, str):
                 action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
+            if not action.help and action.dest in comments:
+                action.help = comments[action.dest].replace("%", "%%")
 
     def error(self, message: str):  # argparse would print a usage wall of every option
         raise UserError(message)
+
+
+_FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
+COMMON_HELP = {  # fields many entry points share, described once
+    "policy": "the policy checkpoint: a local folder or a Hub id",
+    "verifier": "the PRM (or ORM) checkpoint that scores steps",
+    "revision_model": "the revision model checkpoint",
+    "temperature": "sampling temperature (0: greedy decoding)",
+    "top_p": "nucleus sampling: sample from the smallest set of tokens holding this much probability",
+    "max_new_tokens": "the most tokens one whole solution may have (longer ones are cut off and counted)",
+    "max_step_tokens": "the most tokens one step may have, in step-level searches",
+    "max_rounds": "rounds of step expansion in beam search, lookahead and DVTS (Snell et al.: 40)",
+    "batch_size": "sequences per forward batch (speed only)",
+    "questions_per_chunk": "questions batched together, one resume record each (speed only)",
+    "device": "cpu or cuda (default: cuda when there is one)",
+    "seed": "the seed every sample derives from",
+    "out": "the output folder",
+    "max_length": "the most tokens a training row may have: longer rows are dropped and counted, never cut",
+}
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """Help text of each field of a dataclass and its bases: its `metadata["help"]`, else the
+    comment after it in the source (`name: int = 3  # what it is`), else `COMMON_HELP`. The
+    comments in the source are the help text `--help` shows, written once."""
+    out: dict[str, str] = dict(COMMON_HELP)
+    for klass in reversed(cls.__mro__):
+        if not is_dataclass(klass) or klass.__module__.startswith("transformers"):
+            continue
+        out.update({f.name: f.metadata["help"] for f in fields(klass) if f.metadata.get("help")})
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        for line in lines:
+            match = _FIELD_COMMENT.match(line)
+            if match and match.group(2) != "fmt: skip":
+                out[match.group(1)] = match.group(2)
+    return out
 
 
 def _nullable(convert: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -94,7 +138,13 @@ def _type_name(hint: Any) -> str:
     return " or ".join(names) + (" (or null)" if type(None) in get_args(hint) else "")
 
 
-def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
+def default_prog() -> str | None:
+    """`python -m <module>` for the module run as the program (argparse would say `__main__.py`)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return f"python -m {spec.name.removesuffix('.__main__')}" if spec is not None else None
+
+
+def parse_config(types: Sequence[type], argv: Sequence[str] | None = None, prog: str | None = None) -> tuple:
     """Instances of `types` from `--config RECIPE` (optional) and CLI overrides.
 
     With `--dry-run` the recipe and flags are validated, the settings that differ from the
@@ -104,7 +154,7 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None) -> tu
     pre.add_argument("--config")
     pre.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true")
     known_args, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
-    parser = _Parser(list(types))
+    parser = _Parser(list(types), prog or default_prog())
     if known_args.config:
         hints = {name: hint for t in types for name, hint in get_type_hints(t).items()}
         known = {f.name: hints.get(f.name, Any) for t in types for f in fields(t) if f.init}

@@ -33,18 +33,18 @@ log = logging.getLogger(__name__)
 class PolicyConfig(OutputGuard):
     """What to train on and from where."""
 
-    step_format: str = "arith"
+    step_format: str = "arith"  # the step format the policy is trained to write
     # model: a path or hub id to fine-tune, or None to build the tiny model from scratch
-    model_name_or_path: str | None = None
+    model_name_or_path: str | None = None  # a checkpoint to fine-tune, or null: the tiny model from scratch
     max_length: int = 256
     # the arith task
-    min_ops: int = 1
-    max_ops: int = 8
-    operand_digits: int = 1
-    task_seed: int = 0
-    train_per_level: int = 3300
-    validation_per_level: int = 50
-    test_per_level: int = 50
+    min_ops: int = 1  # arith: the fewest operations in a question
+    max_ops: int = 8  # arith: the most operations in a question (levels min_ops..max_ops)
+    operand_digits: int = 1  # arith: digits per operand
+    task_seed: int = 0  # arith: the seed of the question splits
+    train_per_level: int = 3300  # training questions per level (may repeat)
+    validation_per_level: int = 50  # held-out validation questions per level
+    test_per_level: int = 50  # held-out test questions per level
 
     def __post_init__(self) -> None:
         self.task()

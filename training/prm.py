@@ -61,12 +61,11 @@ class PRMConfig(OutputGuard):
     head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.likelihood)
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256
-    use_lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    # comma-separated; the score head is trained in full (peft's modules_to_save for TOKEN_CLS)
-    lora_target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+    use_lora: bool = False  # train LoRA adapters (peft; merged into a plain checkpoint at the end)
+    lora_r: int = 16  # LoRA rank
+    lora_alpha: int = 32  # LoRA scaling
+    lora_dropout: float = 0.05  # LoRA dropout
+    lora_target_modules: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # comma-separated module names
     early_stopping_patience: int = 3  # evaluations without a better validation loss; 0 = off
 
     def __post_init__(self) -> None:

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class RevisionConfig(OutputGuard):
     model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy the revision model starts from
-    dataset: str = "outputs/arith-tiny/revision_data/dataset"
+    dataset: str = "outputs/arith-tiny/revision_data/dataset"  # prompt-completion rows (load_from_disk folder)
     max_length: int = 256  # at most the model's context; longer rows are dropped and counted, never truncated
     replay_per_level: int = 0  # first attempts with reference solutions mixed in (see the module docstring)
 

@@ -43,11 +43,11 @@ def build_char_tokenizer(max_length: int = 512) -> PreTrainedTokenizerFast:
 class TinyModelConfig:
     """Size of a Llama-style model built from scratch."""
 
-    hidden_size: int = 128
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    intermediate_size: int = 512
-    max_position_embeddings: int = 256
+    hidden_size: int = 128  # width of the model built from scratch
+    num_hidden_layers: int = 4  # transformer layers
+    num_attention_heads: int = 4  # attention heads per layer
+    intermediate_size: int = 512  # MLP width
+    max_position_embeddings: int = 256  # the context length
 
 
 def build_tiny_model(size: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> LlamaForCausalLM:
