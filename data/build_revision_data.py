@@ -29,6 +29,7 @@ from datasets import DatasetDict
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
+from search.cards import settings_table, write_card
 from search.config import UserError, cli, parse_config
 from search.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.hf_generator import HFGenerator
@@ -131,17 +132,21 @@ def write_revision_dataset(
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
     card = [
-        "# Revision trajectories (Snell et al. 2024)",
-        "",
         f"From `{cfg.policy}`: {len(questions)} questions x {cfg.samples_per_question} answers at T={cfg.temperature}.",
         "Columns: `prompt` (question + previous incorrect attempts, the closest by edit distance last),",
-        "`completion` (a correct answer), `question`, `level`, `gold`, `k` (attempts in context).",
+        "`completion` (a correct answer), `question`, `id`, `level`, `gold`, `k` (attempts in context).",
+        "The step format of the prompts is in `dataset/step_format.json`.",
         "",
         "```json",
         json.dumps({k: v for k, v in report.items() if k != "settings"}, indent=2),
         "```",
+        "",
+        "## Settings",
+        settings_table(cfg.settings()),
     ]
-    (out / "README.md").write_text("\n".join(card) + "\n")
+    write_card(out, {"pretty_name": "Revision trajectories", "source_datasets": [cfg.task], "base_model": cfg.policy,
+                     "tags": ["revision", "prompt-completion", "trl"]},
+               "Revision trajectories (Snell et al. 2024)", "\n".join(card))  # fmt: skip
     print(json.dumps({k: v for k, v in report.items() if k != "settings"}))
     return dataset
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
+from search.cards import settings_table, write_card
 from search.config import cli, parse_config
 from search.generator import Generator, check_sampling
 from search.hf_generator import HFGenerator
@@ -101,8 +102,6 @@ def write_orm_dataset(out: Path, questions: list[Question], records: list[dict],
     }
     (out / "report.json").write_text(json.dumps({**report, "settings": cfg.settings()}, indent=2))
     card = [
-        "# Revision-ORM data (Snell et al. 2024)",
-        "",
         f"`{cfg.revision_model}`'s own revision chains ({cfg.chains} x {cfg.length} attempts per question at",
         f"T={cfg.temperature}); one stepwise row per answered attempt, labelled by its correctness. Columns:",
         "`prompt` (question + previous attempts), `completions` (steps), `labels`, `correct`, `question`, `level`,",
@@ -111,8 +110,13 @@ def write_orm_dataset(out: Path, questions: list[Question], records: list[dict],
         "```json",
         json.dumps(report, indent=2),
         "```",
+        "",
+        "## Settings",
+        settings_table(cfg.settings()),
     ]
-    (out / "README.md").write_text("\n".join(card) + "\n")
+    metadata = {"pretty_name": "Revision-ORM data", "source_datasets": [cfg.task], "base_model": cfg.revision_model,
+                "tags": ["outcome-reward-model", "stepwise-supervision", "trl"]}  # fmt: skip
+    write_card(out, metadata, "Revision-ORM data (Snell et al. 2024)", "\n".join(card))
     print(json.dumps(report))
     return report
 

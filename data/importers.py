@@ -31,6 +31,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from data.shards import save_dataset, split_of
+from search.cards import write_card
 from search.config import UserError, cli, parse_config
 from search.identity import claim_output_dir
 from search.step_format import StepFormat, get_format
@@ -220,6 +221,11 @@ def main(argv: list[str] | None = None) -> DatasetDict:
               "skipped": dict(skipped), "splits": {k: len(v) for k, v in dataset.items()},
               "step_format": fmt.name}  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    body = (f"`{source.name}` ({cfg.format}) in this project's stepwise schema: `prompt` (rendered in step format "
+            f"`{fmt.name}`), `completions` (steps), `labels` in [0, 1] (`data/importers.py` says how ratings map).\n\n"
+            f"```json\n{json.dumps(report, indent=2)}\n```")  # fmt: skip
+    metadata = {"pretty_name": f"{cfg.format} (stepwise)", "tags": ["process-reward-model", "stepwise-supervision"]}
+    write_card(out, metadata, f"{cfg.format} as stepwise PRM data", body)
     print(json.dumps(report))
     return dataset
 

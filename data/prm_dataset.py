@@ -11,6 +11,7 @@ from datasets import DatasetDict
 
 from data.mc_labels import first_zero_by_bisection
 from data.shards import save_splits
+from search.cards import settings_table, write_card
 from search.questions import Question
 from search.step_format import StepFormat
 
@@ -24,7 +25,9 @@ def write_prm_dataset(out: Path, questions: list[Question], records: list[dict],
     (out / "report.json").write_text(json.dumps(report, indent=2))
     markdown = report_markdown(report, {name: len(split) for name, split in dataset.items()}, cfg)
     (out / "report.md").write_text(markdown)
-    (out / "README.md").write_text(dataset_card(report, dataset, cfg) + "\n" + markdown)
+    write_card(out, {"pretty_name": "PRM training data (Monte-Carlo step labels)", "source_datasets": [cfg.task],
+                     "base_model": cfg.policy, "tags": ["process-reward-model", "stepwise-supervision", "trl"]},
+               "PRM training data (Monte-Carlo step labels)", dataset_card(dataset, cfg) + "\n" + markdown)  # fmt: skip
     print(markdown)
     return dataset
 
@@ -162,12 +165,10 @@ def report_markdown(report: dict, split_sizes: dict[str, int], cfg) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dataset_card(report: dict, dataset: DatasetDict, cfg) -> str:
-    settings = "\n".join(f"- `{k}`: {v}" for k, v in cfg.settings().items())
+def dataset_card(dataset: DatasetDict, cfg) -> str:
+    settings = settings_table(cfg.settings())
     splits = "\n".join(f"- {name}: {len(split)} solutions" for name, split in dataset.items())
-    return f"""# PRM training data (Monte-Carlo step labels)
-
-Stepwise rows in TRL's schema: `prompt`, `completions` (one string per step, separator not
+    return f"""Stepwise rows in TRL's schema: `prompt`, `completions` (one string per step, separator not
 included), `labels` (one float per step: {cfg.label_kind} labels). Extra columns:
 `mc_values` (fraction of rollouts from the step's prefix that reach the gold answer; null
 where binary search did not probe), `hard_labels` (MC value > {cfg.hard_threshold}),

@@ -48,7 +48,8 @@ def test_dataset_schema_reports_and_card(reference):
     assert "binary_vs_exhaustive" in report
     jsonl = (reference / "train.jsonl").read_text().splitlines()
     assert len(jsonl) == len(data["train"]) and json.loads(jsonl[0])["completions"] == data["train"][0]["completions"]
-    assert "Settings" in (reference / "README.md").read_text()
+    card = (reference / "README.md").read_text()
+    assert card.startswith("---\n") and "stepwise-supervision" in card and "Settings" in card
 
 
 def test_binary_mode_matches_the_replayed_bisection(reference, tiny_policy, tmp_path):

@@ -218,3 +218,5 @@ def test_likelihood_head_fits_four_numbers_on_the_policys_step_likelihoods(tiny_
     assert prefix == pytest.approx(scores, abs=1e-5)
     metrics = json.loads((prm / "train_metrics.json").read_text())
     assert metrics["eval_loss"] > 0 and metrics["train_steps"] > 0
+    card = (prm / "README.md").read_text()  # a model card the Hub renders, saying how scores are read
+    assert card.startswith("---\n") and "base_model:" in card and "likelihood_head" in card

@@ -22,6 +22,7 @@ from search.identity import write_checksums
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.step_format import CONFIG_KEY, StepFormat
 from search.verifier import METADATA_KEY
+from training.prm_card import write_prm_card
 from training.prm_data import encode_rows
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict) -> P
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         write_checksums(out)
+        write_prm_card(out, cfg, fmt.name, metadata, metrics)
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "head": head.to_dict()}, indent=2))
         log.info("saved likelihood-head %s to %s: %s", metadata["kind"].upper(), out, metrics)
     state.wait_for_everyone()

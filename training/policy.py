@@ -19,6 +19,7 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from data.arith import ArithConfig, ArithTask
+from search.cards import write_model_card
 from search.config import check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
 from training.distributed import end_distributed
@@ -90,6 +91,11 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(args.output_dir)
     if trainer.is_world_process_zero():
         task.save(out)
+        write_model_card(
+            out, "Tiny arith policy", "A Llama-style causal LM trained by SFT on reference step-by-step solutions of "
+            f"the arith task (`task.json` holds the task and its splits); prompts in step format `{fmt.name}`.",
+            cfg.model_name_or_path, None, ["policy", "arith"], metrics, {**asdict(cfg), **asdict(size)},
+        )  # fmt: skip
         (out / "train_metrics.json").write_text(
             json.dumps({**metrics, "size": asdict(size), "log_history": trainer.state.log_history}, indent=2)
         )

@@ -46,6 +46,7 @@ from training.collate import RightPadCollator
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
+from training.prm_card import write_prm_card
 from training.prm_data import IGNORE, tokenize_rows
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> Path:
         trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         write_checksums(out)
+        write_prm_card(out, cfg, fmt.name, metadata, metrics)
         history = trainer.state.log_history
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved %s to %s (validation loss %.4f)", "ORM" if cfg.orm else "PRM", out, metrics["eval_loss"])

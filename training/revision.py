@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
@@ -33,6 +33,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 
 from data.arith import ArithTask
 from data.shards import dataset_format
+from search.cards import write_model_card
 from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, StepFormat
 from training.distributed import end_distributed
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> Path:
     if trainer.is_world_process_zero():
         if arith:
             shutil.copy(Path(policy) / ArithTask.FILE, out / ArithTask.FILE)  # the task travels with the model
+        write_model_card(
+            out, "Revision model", "Fine-tuned to revise: the prompt holds a question and previous attempts (Snell et "
+            "al. 2024), the completion is a correct answer; loss on the completion only.",
+            policy, cfg.dataset, ["revision-model"], metrics, asdict(cfg),
+        )  # fmt: skip
         history = trainer.state.log_history  # the validation curve, for picking another checkpoint
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved revision model to %s (validation loss %.4f)", out, metrics["eval_loss"])
