@@ -12,6 +12,7 @@ past the longest cached prefix: the samples are those of a full pass, with the s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from search.config import check_model_path
 from search.generator import Generation, SamplingParams
 from search.prefix_cache import ReusesPrefixes, Start
 from search.step_format import StepFormat
+
+log = logging.getLogger(__name__)
 
 
 def row_seed(seed: int, sample: int) -> int:
@@ -108,6 +111,10 @@ class HFGenerator(ReusesPrefixes):
         """The most tokens (prompt + generation) the model was built for, if its config says."""
         return getattr(self.model.config, "max_position_embeddings", None)
 
+    def num_parameters(self) -> int:
+        """The policy's parameters (for the FLOPs estimate)."""
+        return self.model.num_parameters()
+
     def count_tokens(self, text: str) -> int:
         return len(self.format.tokenize(self.tokenizer, text))
 
@@ -133,9 +140,16 @@ class HFGenerator(ReusesPrefixes):
             raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
         encoded = [self.format.tokenize(self.tokenizer, p) for p in prompts]  # each prefix encoded once
         starts = [self.prefix_cache.start(ids) if self.prefix_cache is not None else (None, 0) for ids in encoded]
-        rows = [(i, j) for i in range(len(prompts)) for j in range(n)]
-        rows.sort(key=lambda r: len(encoded[r[0]]))  # similar lengths share a batch: less padding
         results: list[list[Generation | None]] = [[None] * n for _ in prompts]
+        context = self.context_length
+        too_long = {i for i, ids in enumerate(encoded) if context is not None and len(ids) >= context}
+        for i in too_long:  # no room to generate: cut off at once, as a length stop (counted by every caller)
+            results[i] = [Generation("", len(encoded[i]), 0, "length") for _ in range(n)]
+        if too_long:
+            log.warning("%d prompts fill the model's context of %d tokens: cut off without generating", len(too_long),
+                        context)  # fmt: skip
+        rows = [(i, j) for i in range(len(prompts)) if i not in too_long for j in range(n)]
+        rows.sort(key=lambda r: len(encoded[r[0]]))  # similar lengths share a batch: less padding
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start : start + self.batch_size]
             ids, row_seeds = [encoded[i] for i, _ in batch], [row_seed(seeds[i], j) for i, j in batch]

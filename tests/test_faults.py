@@ -186,3 +186,14 @@ def test_a_prm_trains_without_a_validation_split(tiny_policy, tiny_prm_data, tmp
     shutil.copy(tiny_prm_data / "dataset" / FORMAT_FILE, train_only / "dataset" / FORMAT_FILE)
     out = train_prm(tiny_policy, train_only, tmp_path / "prm")
     assert (out / "model.safetensors").exists()
+
+
+def test_a_prompt_longer_than_the_context_is_cut_off_not_run(tiny_policy):
+    from search.generator import SamplingParams
+    from search.hf_generator import HFGenerator
+    from search.step_format import ARITH
+
+    generator = HFGenerator.from_pretrained(tiny_policy, ARITH, device="cpu")
+    long = ARITH.prompt("+".join(["1"] * generator.context_length))
+    [[cut], [fine]] = generator.generate([long, ARITH.prompt("2+3")], SamplingParams(0.0, max_new_tokens=8), 1)
+    assert (cut.stop_reason, cut.generated_tokens, cut.text) == ("length", 0, "") and fine.generated_tokens > 0
