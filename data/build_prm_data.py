@@ -27,9 +27,9 @@ from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
 from data.shards import end_build, run_sharded, start_build
 from data.tasks import StageConfig, Task, Verdict
+from search.backends import load_generator
 from search.config import cli, parse_config
 from search.generator import Generator, SamplingParams, check_sampling, stable_seed
-from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
 
@@ -71,7 +71,8 @@ class PRMDataConfig(StageConfig):
 
     def settings(self) -> dict:
         """What determines the dataset (not how fast it is built)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
+        skip = ("questions_per_chunk", "batch_size", *self.not_identity())
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 CONFIG_TYPES = (PRMDataConfig,)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     def make_worker():
         device = str(build.state.device)
-        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=device)
+        generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size, device)
         return lambda chunk: label_chunk(chunk, build.task, generator, fmt, cfg)
 
     records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)

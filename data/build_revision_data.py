@@ -29,10 +29,10 @@ from datasets import DatasetDict
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
+from search.backends import load_generator
 from search.cards import settings_table, write_card
 from search.config import UserError, cli, parse_config
 from search.generator import Generator, SamplingParams, check_sampling, stable_seed
-from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.step_format import StepFormat
 
@@ -67,7 +67,8 @@ class RevisionDataConfig(StageConfig):
             raise ValueError("validation_fraction must be in [0, 1) and keep_correct in [0, 1]")
 
     def settings(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
+        skip = ("questions_per_chunk", "batch_size", *self.not_identity())
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 CONFIG_TYPES = (RevisionDataConfig,)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     def make_worker():
         device = str(build.state.device)
-        generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size, device=device)
+        generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size, device)
         context = generator.context_length
         if context is not None and context < cfg.max_length:
             raise UserError(f"max_length {cfg.max_length} exceeds the policy's context of {context} tokens")

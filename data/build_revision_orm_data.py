@@ -22,10 +22,10 @@ from pathlib import Path
 
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
+from search.backends import load_generator
 from search.cards import settings_table, write_card
 from search.config import cli, parse_config
 from search.generator import Generator, check_sampling
-from search.hf_generator import HFGenerator
 from search.questions import Question
 from search.revisions import sample_revision_chains
 from search.step_format import StepFormat
@@ -55,7 +55,8 @@ class RevisionORMDataConfig(StageConfig):
             raise ValueError("validation_fraction must be in [0, 1)")
 
     def settings(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("questions_per_chunk", "batch_size")}
+        skip = ("questions_per_chunk", "batch_size", *self.not_identity())
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 CONFIG_TYPES = (RevisionORMDataConfig,)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     def make_worker():
         device = str(build.state.device)
-        reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size, device=device)
+        reviser = load_generator(cfg.revision_model, fmt, cfg, cfg.batch_size, device)
         return lambda chunk: orm_chunk(chunk, build.task, reviser, fmt, cfg)
 
     records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from data.arith import ArithQuestion, ArithTask, check_solution, first_per_level
 from data.math_tasks import MathQuestion, load_gsm8k, load_math
+from search.backends import BackendConfig
 from search.config import UserError
 from search.grading import answers_match
 from search.prompting import PromptConfig, resolve_format
@@ -176,12 +177,13 @@ class TaskConfig:
 
 
 @dataclass
-class StageConfig(TaskConfig, PromptConfig):
-    """The questions of a stage and how its model is prompted."""
+class StageConfig(TaskConfig, PromptConfig, BackendConfig):
+    """The questions of a stage, how its model is prompted and what it generates with."""
 
     def __post_init__(self) -> None:
         TaskConfig.__post_init__(self)
         PromptConfig.__post_init__(self)
+        BackendConfig.__post_init__(self)
 
     def prepare(self, model: str, stream: str) -> tuple[Task, StepFormat, list[Question]]:
         """The task, the format `model` is prompted with (checked against the task's) and the questions."""

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from data.tasks import StageConfig
 from eval.pass_at_k import sampled_pass_at_1, write_pass_at_1_report
+from search.backends import load_generator
 from search.config import cli, parse_config
 from search.generator import SamplingParams, check_sampling
-from search.hf_generator import HFGenerator
 
 
 @dataclass
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     task, fmt, questions = cfg.prepare(cfg.policy, stream="report")
-    generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size)
+    generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size)
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     report = sampled_pass_at_1(generator, task, fmt, questions, cfg.samples_per_question, params, cfg.seed)
     out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.policy) / "report"

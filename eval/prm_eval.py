@@ -8,7 +8,8 @@ reports within-question pairwise accuracy (a right vs a wrong solution of the sa
 overall and per level: what decides whether search pays) and best-of-N accuracy by aggregation
 (last/min/prod/mean; weighted and naive) against majority vote. With a step-level ground truth
 (arith) also ProcessBench-style F1 of first-error identification (threshold chosen on the
-validation questions) and step-level ROC AUC; other tasks say that those need one.
+validation questions) and step-level ROC AUC; other tasks say that those need one. The PRM is
+any verifier the runtime loads: a public one by `verifier_kind` (docs/verifiers.md).
 """
 
 from __future__ import annotations
@@ -28,16 +29,17 @@ from eval.prm_metrics import (
     pairwise_accuracy,
     roc_auc,
 )
+from search.backends import load_generator
 from search.config import cli, parse_config
-from search.generator import SamplingParams, check_sampling, stable_seed
-from search.hf_generator import HFGenerator
+from search.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
 from search.verifier import Verifier, load_verifier
+from search.verifier_settings import VerifierSettings
 
 
 @dataclass
-class PRMEvalConfig(StageConfig):
+class PRMEvalConfig(StageConfig, VerifierSettings):
     policy: str = "outputs/arith-tiny/policy"
     verifier: str = "outputs/arith-tiny/prm"
     split: str = "test"
@@ -51,7 +53,8 @@ class PRMEvalConfig(StageConfig):
     out_dir: str | None = None  # default: <verifier>/eval
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        StageConfig.__post_init__(self)
+        VerifierSettings.__post_init__(self)
         check_sampling(self.temperature, 1.0, self.max_new_tokens, self.batch_size)
         if self.samples_per_question < 1:
             raise ValueError("samples_per_question must be >= 1")
@@ -61,7 +64,7 @@ CONFIG_TYPES = (PRMEvalConfig,)
 
 
 def sample_and_score(
-    questions: list[Question], task: Task, fmt: StepFormat, generator: HFGenerator, verifier: Verifier,
+    questions: list[Question], task: Task, fmt: StepFormat, generator: Generator, verifier: Verifier,
     cfg: PRMEvalConfig, desc: str,
 ) -> list[list[ScoredSolution]]:  # fmt: skip
     """Per question, its N samples graded and scored."""
@@ -122,8 +125,8 @@ def _num(value) -> str:
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task, fmt, questions = cfg.prepare(cfg.policy, stream="prm-eval")
-    generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=cfg.batch_size)
-    verifier = load_verifier(cfg.verifier, fmt, batch_size=cfg.batch_size)
+    generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size)
+    verifier = load_verifier(cfg.verifier, fmt, batch_size=cfg.batch_size, settings=cfg)
     test_groups = sample_and_score(questions, task, fmt, generator, verifier, cfg, cfg.split)
     test = [s for g in test_groups for s in g]
     report = {

@@ -13,7 +13,9 @@ is there. DIR/run.json records what produced the results (settings, the question
 fingerprint of every checkpoint's weights): a rerun under another identity is refused, and so
 is a second writer while one runs. It ends with DIR/summary.{json,md}: accuracy and mean
 compute per strategy and budget.
-`--verifier none` runs without a verifier (only best_of_n:select=majority then).
+`--verifier none` runs without a verifier (only best_of_n:select=majority then); a public PRM
+(TRL-, Math-Shepherd-, RLHFlow- or Qwen2.5-Math-PRM-style) needs `--verifier_kind` and its keys
+(docs/verifiers.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
+from search.backends import BackendConfig
 from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, cli, parse_config
 from search.generator import check_sampling
@@ -37,12 +40,13 @@ from search.prompting import PromptConfig
 from search.questions import Question, load_questions
 from search.runtime import Runtime
 from search.strategy import SearchResult, SearchSettings, StrategySpec
+from search.verifier_settings import VerifierSettings
 
 
 @dataclass
-class RuntimeConfig(PromptConfig):
+class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
     policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
-    verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM checkpoint of ours, or "none"
+    verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM of ours or a public PRM (verifier_kind), or "none"
     revision_model: str | None = None  # for revision specs: a revision model checkpoint
     revision_verifier: str | None = None  # the ORM scoring its attempts (not needed for select=majority)
     beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
@@ -61,7 +65,9 @@ class RuntimeConfig(PromptConfig):
     compute_optimal: str | None = None  # policy file of `make eval`, for the strategy `compute_optimal`
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        PromptConfig.__post_init__(self)
+        VerifierSettings.__post_init__(self)
+        BackendConfig.__post_init__(self)
         check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
         self.search_settings(self.aggregation or "last")  # every value checked before any model loads
 
@@ -85,6 +91,8 @@ class RuntimeConfig(PromptConfig):
             self.device,
             self.revision_model,
             self.revision_verifier,
+            self,
+            self,
         )
         runtime.settings = self.search_settings(self.aggregation or runtime.settings.aggregation)
         return runtime
@@ -117,8 +125,12 @@ NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategie
 
 
 def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
-    """What a results folder's rows depend on: settings, the questions file and the checkpoints' weights."""
-    settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in skip}
+    """What a results folder's rows depend on: settings, the questions file and the checkpoints' weights.
+    Verifier settings at their defaults, and backend settings that do not decide what is sampled, are left out:
+    folders written before they existed stay resumable."""
+    defaults = {f.name for f in fields(VerifierSettings) if getattr(cfg, f.name) == f.default}
+    defaults |= set(cfg.not_identity())
+    settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in (*skip, *defaults)}
     paths = {"policy": cfg.policy, "verifier": None if cfg.verifier.lower() == "none" else cfg.verifier,
              "revision_model": cfg.revision_model, "revision_verifier": cfg.revision_verifier}  # fmt: skip
     files = {"dataset": dataset, "compute_optimal": cfg.compute_optimal}

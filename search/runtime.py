@@ -17,17 +17,18 @@ from dataclasses import replace
 from transformers import AutoConfig
 
 from search.accounting import Accounting
+from search.backends import BackendConfig, load_generator
 from search.best_of_n import sample_best_of_n
 from search.compute_optimal import ComputeOptimalPolicy, probe_seed
 from search.config import UserError, check_model_path
 from search.generator import Generator
-from search.hf_generator import HFGenerator
 from search.prompting import PromptConfig, resolve_format
 from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 from search.strategy import SearchResult, SearchSettings, StrategySpec
 from search.tree_search import tree_search
 from search.verifier import Verifier, load_verifier
+from search.verifier_settings import VerifierSettings
 
 
 class Runtime:
@@ -54,12 +55,18 @@ class Runtime:
         device: str | None = None,
         revision_model: str | None = None,
         revision_verifier: str | None = None,
+        verifier_settings: VerifierSettings | None = None,
+        backend: BackendConfig | None = None,
     ) -> Runtime:
-        """Checkpoints by path (the policy may be any HF causal LM), with default settings."""
+        """Checkpoints by path (the policy may be any HF causal LM), with default settings. `verifier_settings`
+        say how to read `verifier` (a public PRM: `search.verifier_adapters`); the revision verifier is
+        always one of this project's ORMs. `backend` says what the policy and the reviser generate with
+        (`search.backends`; default: transformers in this process)."""
         check_model_path(policy, "policy checkpoint")
         fmt = resolve_format(policy, prompting or PromptConfig())
 
-        generator = HFGenerator.from_pretrained(policy, fmt, batch_size=batch_size, device=device)
+        backend = backend or BackendConfig()
+        generator = load_generator(policy, fmt, backend, batch_size, device)
         reviser = None
         if revision_model:
             check_model_path(revision_model, "revision model checkpoint")
@@ -68,19 +75,19 @@ class Runtime:
                 check_compatible(fmt, stored, revision_model)
             except ValueError as err:
                 raise UserError(str(err)) from None
-            reviser = HFGenerator.from_pretrained(revision_model, fmt, batch_size=batch_size, device=device)
+            reviser = load_generator(revision_model, fmt, backend, batch_size, device)
 
-        def prm(path: str | None) -> Verifier | None:
-            return load_verifier(path, fmt, batch_size=batch_size, device=device) if path else None
+        def prm(path: str | None, settings: VerifierSettings | None = None) -> Verifier | None:
+            return load_verifier(path, fmt, batch_size, device, settings) if path else None
 
-        return cls(generator, fmt, prm(verifier), None, reviser, prm(revision_verifier))
+        return cls(generator, fmt, prm(verifier, verifier_settings), None, reviser, prm(revision_verifier))
 
     def parameter_counts(self, spec: StrategySpec | None = None) -> tuple[int | None, int]:
         """Parameters of the generator and the verifier `spec` uses, for the FLOPs estimate (None if unknown)."""
         revising = spec is not None and spec.name == "revision"
-        model = getattr(self.reviser if revising else self.generator, "model", None)
+        generator = self.reviser if revising else self.generator
         verifier = self.revision_verifier if revising else self.verifier
-        policy = model.num_parameters() if model is not None else None
+        policy = generator.num_parameters() if hasattr(generator, "num_parameters") else None
         return policy, verifier.num_parameters() if hasattr(verifier, "num_parameters") else 0
 
     def check(self, spec: StrategySpec, budget: int) -> None:

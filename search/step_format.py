@@ -144,21 +144,11 @@ class StepFormat:
         together with the next step's first characters, that merged token is the step's last
         token: the whole solution is scored as it is tokenized, never re-split."""
         text = prompt + self.render_steps(steps)
-        add = _adds_special_tokens(tokenizer, text)
         boundaries, end = [], len(prompt)
         for step in steps:
             end += len(step) + len(self.step_separator)
             boundaries.append(end)
-        try:
-            enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True)
-            offsets = enc["offset_mapping"]
-        except (NotImplementedError, ValueError, TypeError):  # slow tokenizers have no offsets
-            enc, offsets = tokenizer(text, add_special_tokens=add), None
-        ids = list(enc["input_ids"])
-        bos = getattr(tokenizer, "bos_token", None) or ""
-        prefix = bos if add and ids and ids[0] == getattr(tokenizer, "bos_token_id", None) else ""
-        ends = [len(prompt)] + boundaries if prompt else boundaries
-        located = _last_tokens(tokenizer, ids, offsets, prefix, ends)
+        ids, located = token_positions(tokenizer, text, [len(prompt)] + boundaries if prompt else boundaries)
         prompt_tokens = located.pop(0) + 1 if prompt else 0
         return Encoded(ids, located, prompt_tokens)
 
@@ -173,6 +163,21 @@ class StepFormat:
         if unknown:
             raise ValueError(f"unknown step format keys: {', '.join(unknown)}")
         return cls(**values)
+
+
+def token_positions(tokenizer: Any, text: str, ends: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Token ids of `text` tokenized in one go as a model reads it (`StepFormat.tokenize`), and per
+    exclusive character end in `ends` the index of the token holding the character before it."""
+    add = _adds_special_tokens(tokenizer, text)
+    try:
+        enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True)
+        offsets = enc["offset_mapping"]
+    except (NotImplementedError, ValueError, TypeError):  # slow tokenizers have no offsets
+        enc, offsets = tokenizer(text, add_special_tokens=add), None
+    ids = list(enc["input_ids"])
+    bos = getattr(tokenizer, "bos_token", None) or ""
+    prefix = bos if add and ids and ids[0] == getattr(tokenizer, "bos_token_id", None) else ""
+    return ids, _last_tokens(tokenizer, ids, offsets, prefix, ends)
 
 
 def _adds_special_tokens(tokenizer: Any, text: str) -> bool:

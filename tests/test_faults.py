@@ -49,7 +49,11 @@ def questions(tmp_path):
         (["--policy", "outputs/no-such-policy"], "policy checkpoint not found"),  # local, never looked up on the hub
     ],
 )
-def test_bad_runtime_settings_are_refused_before_any_model_loads(flags, message, questions, tmp_path, capsys):
+def test_bad_runtime_settings_are_refused_before_any_model_loads(
+    flags, message, questions, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()  # a folder named like a hub org makes its subpaths local
     argv = ["run", "--dataset", str(questions), "--out", str(tmp_path / "out"), *flags]
     assert message in one_line_error(capsys, search_cli.main, argv)
     assert not (tmp_path / "out").exists()

@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 ENTRY_POINTS = ["training.policy", "training.prm", "training.revision", "training.gguf", "data.build_prm_data",
                 "data.build_revision_data", "data.build_revision_orm_data", "data.export_questions", "data.importers",
                 "search.cli", "eval.scaling", "eval.prm_eval", "eval.policy_report", "eval.revision_report",
-                "eval.flops_matched", "eval.verifier_gap", "eval.reproduction"]  # fmt: skip
+                "eval.flops_matched", "eval.verifier_gap", "eval.reproduction", "eval.processbench",
+                "training.export_prm"]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)

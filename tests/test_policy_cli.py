@@ -66,7 +66,8 @@ def test_impossible_difficulty_is_one_line(capsys):
 def test_missing_checkpoint_paths(tmp_path, capsys):
     err = _error_line(capsys, policy_report.main, ["--policy", str(tmp_path / "nowhere")])
     assert "nowhere" in err
-    err = _error_line(capsys, policy.main, ["--config", str(RECIPE), "--model_name_or_path", str(tmp_path / "missing")])
+    argv = ["--config", str(RECIPE), "--model_name_or_path", str(tmp_path / "missing"), "--output_dir", str(tmp_path)]
+    err = _error_line(capsys, policy.main, argv)
     assert "model_name_or_path not found" in err
 
 

@@ -27,6 +27,8 @@ ENTRY_POINTS = {
     "eval_reproduce": "eval.scaling",
     "prm_eval": "eval.prm_eval",
     "policy_report": "eval.policy_report",
+    "processbench": "eval.processbench",
+    "search_qwen_prm": "search.cli",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

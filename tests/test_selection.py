@@ -2,9 +2,9 @@ from collections import Counter
 
 import pytest
 
-from data.rm_samples import load_rm_samples
 from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from tests.conftest import ROOT
+from tests.rm_samples import load_rm_samples
 
 REAL = ROOT.parent / "shared/realdata/math_cot_100_samples.jsonl"
 

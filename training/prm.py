@@ -15,6 +15,11 @@ BCE on soft or hard step targets:
   numbers (`search.likelihood`, `training.likelihood_prm`); the backbone is kept as it is.
 The checkpoint is a plain HF folder whose config carries the step format, the head and the
 label kind.
+
+`dataset` is one of our stepwise datasets, or TRL's stepwise-supervision schema (boolean labels,
+raw prompts) as a Hub id, a local JSONL file or a folder of split files (`data.stepwise`): its
+rows are written in the step format (`step_format`, required then) before training, and the
+model card says so.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from datasets import DatasetDict, load_from_disk
+from datasets import DatasetDict
 from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -38,9 +43,10 @@ from transformers import (
 )
 
 from data.shards import dataset_format
+from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
 from search.config import UserError, check_model_path, cli
 from search.identity import write_checksums
-from search.step_format import CONFIG_KEY, get_format
+from search.step_format import CONFIG_KEY, StepFormat, get_format
 from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
 from training.collate import RightPadCollator
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
@@ -55,7 +61,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class PRMConfig(OutputGuard):
     model_name_or_path: str = "outputs/arith-tiny/policy"  # the policy, or any HF causal LM
-    dataset: str = "outputs/arith-tiny/prm_data/dataset"  # load_from_disk folder, splits train/validation
+    dataset: str = "outputs/arith-tiny/prm_data/dataset"  # ours (load_from_disk), or TRL schema: Hub id, JSONL, folder
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
     step_format: str | None = None  # default: the dataset's (step_format.json, written by our builders)
     orm: bool = False  # train on the last step's label only
@@ -99,19 +105,22 @@ class PRMTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def load_splits(cfg: PRMConfig) -> DatasetDict:
-    path = Path(cfg.dataset)
-    if not path.is_dir():
-        raise UserError(f"dataset not found: {path} (run make build-prm-data)")
-    data = load_from_disk(str(path))
-    if not isinstance(data, DatasetDict) or "train" not in data:
-        raise UserError(f"{path}: expected a DatasetDict with a 'train' split")
+def load_splits(cfg: PRMConfig) -> tuple[DatasetDict, StepFormat, dict[str, int] | None]:
+    """The dataset's splits with the label column as `labels`, and the step format they are written in. A
+    dataset that carries no step format of ours is TRL's schema, written in `step_format` here; the counts of
+    what that changed come last (None for ours)."""
+    data = load_stepwise(cfg.dataset)  # a missing dataset is named before its format is asked for
+    fmt = dataset_format(cfg.dataset, cfg.step_format)
     missing = {"prompt", "completions", cfg.label_column} - set(data["train"].column_names)
     if missing:
-        raise UserError(f"{path}: missing columns {sorted(missing)}")
+        raise UserError(f"{cfg.dataset}: missing columns {sorted(missing)}")
     if cfg.label_column != "labels":
         data = data.remove_columns("labels").rename_column(cfg.label_column, "labels")
-    return data
+    if is_rendered(cfg.dataset):
+        return data, fmt, None
+    data, changed = render_rows(data, fmt)
+    log.info("%s: TRL stepwise rows written in step format %r: %s", cfg.dataset, fmt.name, changed or "no change")
+    return data, fmt, changed
 
 
 def load_backbone(cfg: PRMConfig):
@@ -164,13 +173,12 @@ def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.prm")
     args.remove_unused_columns, args.label_names = False, ["step_labels"]
     fix_cpu_deepspeed_state(args)
-    fmt = dataset_format(cfg.dataset, cfg.step_format)
-
-    data = load_splits(cfg)
+    data, fmt, rendered = load_splits(cfg)
     metadata = {"kind": "orm" if cfg.orm else "prm", "head": cfg.head, "label_kind": label_kind(data, cfg),
                 "aggregation": cfg.aggregation}  # fmt: skip
+    note = rendering_note(cfg.dataset, fmt, rendered) if rendered is not None else ""
     if cfg.head == "likelihood":
-        return train_likelihood_head(cfg, args, data, fmt, metadata)
+        return train_likelihood_head(cfg, args, data, fmt, metadata, note)
     model, tokenizer = load_backbone(cfg)
     try:
         train = tokenize_rows(data["train"], tokenizer, fmt, cfg.max_length, "train", cfg.orm)
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> Path:
         trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         write_checksums(out)
-        write_prm_card(out, cfg, fmt.name, metadata, metrics)
+        write_prm_card(out, cfg, fmt.name, metadata, metrics, note)
         history = trainer.state.log_history
         (out / "train_metrics.json").write_text(json.dumps({**metrics, "log_history": history}, indent=2))
     log.info("saved %s to %s (validation loss %.4f)", "ORM" if cfg.orm else "PRM", out, metrics["eval_loss"])

@@ -8,12 +8,15 @@ from pathlib import Path
 from search.cards import write_model_card
 
 
-def write_prm_card(out: Path, cfg, format_name: str, metadata: dict, metrics: dict) -> None:
-    """The model card of a PRM or ORM checkpoint, with how its step scores are read."""
+def write_prm_card(out: Path, cfg, format_name: str, metadata: dict, metrics: dict, data_note: str = "") -> None:
+    """The model card of a PRM or ORM checkpoint, with how its step scores are read and `data_note` (how
+    a dataset of another schema was written in the step format)."""
     reading = {
         "linear": "`AutoModelForTokenClassification` with one logit: the score of step i is the sigmoid of the logit "
         "at the last token of step i (its separator) as `StepFormat.encode` lays the steps out. A pipeline that "
-        "applies a softmax over one label reads 1.0 everywhere: take the sigmoid of the raw logit.",
+        "applies a softmax over one label reads 1.0 everywhere: take the sigmoid of the raw logit, or export a "
+        "two-label copy (`python -m training.export_prm`) whose P(LABEL_1) the token-classification pipeline and "
+        "TRL-style tools read (docs/verifiers.md).",
         "likelihood": "a causal LM (`AutoModelForCausalLM`) and a head in `config.json` (`reward_model."
         "likelihood_head`): the score of step i is sigmoid(w . [sum of the step log-likelihoods of steps 0..i, their "
         "minimum, step i's] + b) (`search/likelihood.py`).",
@@ -23,6 +26,7 @@ def write_prm_card(out: Path, cfg, format_name: str, metadata: dict, metrics: di
         f"Scores the steps of solutions in step format `{format_name}`, trained on {metadata['label_kind']} labels. "
         f"Reading: {reading} In this project's runtime: `search.verifier.load_verifier`."
     )
+    description += f"\n\n{data_note}" if data_note else ""
     tags = ["outcome-reward-model" if cfg.orm else "process-reward-model"]
     write_model_card(out, f"{kind} ({cfg.head} head)", description, cfg.model_name_or_path, cfg.dataset, tags,
                      metrics, asdict(cfg))  # fmt: skip

@@ -1,4 +1,4 @@
-"""Loader for sampled solutions with recorded verdicts and reward-model scores.
+"""Test helper: sampled solutions with recorded verdicts and reward-model scores (real data).
 
 The format is Qwen2.5-Math's `evaluation/data/eval_rm_maj_example/*.jsonl`: one question per
 line with N sampled solutions (`code`), their extracted answers (`pred`), whether each was

@@ -1,0 +1,77 @@
+"""Which backend a stage generates with: transformers in this process, or vLLM servers over HTTP.
+
+    backend: vllm
+    server_urls: http://127.0.0.1:8000,http://127.0.0.1:8001
+
+`BackendConfig` holds the keys; the runtime (and so the evaluation) and every data builder mix it
+into their configs, so one recipe key switches all of them. Its values are checked when the config
+is parsed, before any model loads. `load_generator` builds the generator for a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from search.generator import Generator
+from search.hf_generator import HFGenerator
+from search.step_format import StepFormat
+from search.vllm_generator import VLLMGenerator
+
+BACKENDS = ("hf", "vllm")
+SPEED_ONLY = ("server_urls", "request_timeout", "max_retries", "concurrency")  # how fast, not what is sampled
+
+
+@dataclass
+class BackendConfig:
+    backend: str = field(
+        default="hf",
+        metadata={"help": "hf: transformers in this process; vllm: vLLM OpenAI-compatible servers (server_urls)"},
+    )
+    server_urls: str | None = field(
+        default=None,
+        metadata={"help": "backend vllm: comma-separated server URLs (http://host:port); each checkpoint uses the "
+                  "servers that serve it, its questions spread over them"},
+    )  # fmt: skip
+    request_timeout: float = field(
+        default=600.0, metadata={"help": "backend vllm: seconds one request may take before it is retried"}
+    )
+    max_retries: int = field(
+        default=3,
+        metadata={"help": "backend vllm: retries of a failed request (server down, timeout, 5xx), on the next "
+                  "server, before a one-line error"},
+    )  # fmt: skip
+    concurrency: int = field(
+        default=64, metadata={"help": "backend vllm: requests in flight per server (the server batches them)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.backend == "vllm" and not self.urls():
+            raise ValueError("backend vllm needs server_urls (e.g. http://127.0.0.1:8000; make vllm-serve starts one)")
+        for url in self.urls():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"server_urls: {url!r} is not an http(s)://host[:port] URL")
+        if self.request_timeout <= 0 or self.max_retries < 0 or self.concurrency < 1:
+            raise ValueError("request_timeout must be > 0, max_retries >= 0 and concurrency >= 1")
+
+    def urls(self) -> list[str]:
+        """The server URLs, in order."""
+        return [url.strip() for url in (self.server_urls or "").split(",") if url.strip()]
+
+    def not_identity(self) -> tuple[str, ...]:
+        """Keys that do not decide what is sampled: the speed-only ones, and `backend` itself at its default
+        (so outputs recorded before these keys existed stay resumable)."""
+        return SPEED_ONLY + (("backend",) if self.backend == "hf" else ())
+
+
+def load_generator(
+    path: str | Path, fmt: StepFormat, backend: BackendConfig, batch_size: int = 64, device: str | None = None
+) -> Generator:
+    """The generator of a checkpoint on the configured backend (`batch_size` and `device`: hf only)."""
+    if backend.backend == "vllm":
+        return VLLMGenerator.connect(path, fmt, backend)
+    return HFGenerator.from_pretrained(path, fmt, batch_size=batch_size, device=device)
