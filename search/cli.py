@@ -4,15 +4,11 @@
     python -m search run --policy P --verifier V --dataset test.jsonl \\
         --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --out DIR
     python -m search run ... --revision_model R --revision_verifier ORM --strategies revision:l=4
-    python -m search run ... --strategies compute_optimal --compute_optimal outputs/arith-tiny/eval/policy.json
+    python -m search run ... --strategies compute_optimal --compute_optimal outputs/arith-tiny/eval/schedule.json
 
-`solve` prints the answer, the chosen solution and the compute spent. `run` writes one JSON
-line per (question, strategy, budget) to DIR/results.jsonl (answer, correctness, solution,
-accounting, every candidate's answer and score), appended chunk by chunk: a rerun skips what
-is there. DIR/run.json records what produced the results (settings, the questions file and a
-fingerprint of every checkpoint's weights): a rerun under another identity is refused, and so
-is a second writer while one runs. It ends with DIR/summary.{json,md}: accuracy and mean
-compute per strategy and budget.
+`solve` prints the answer, the chosen solution and the compute spent. `run` writes DIR/results.jsonl
+(one resumable JSON line per question, strategy and budget), DIR/run.json (what produced them) and
+DIR/summary.{json,md} (`search.runs`).
 `--verifier none` runs without a verifier (only best_of_n:select=majority then); a public PRM
 (TRL-, Math-Shepherd-, RLHFlow- or Qwen2.5-Math-PRM-style) needs `--verifier_kind` and its keys
 (docs/verifiers.md).
@@ -23,79 +19,15 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
 from transformers.utils import logging as hf_logging
 
-from search.backends import BackendConfig
-from search.compute_optimal import ComputeOptimalPolicy
 from search.config import UserError, cli, parse_config
-from search.generator import check_sampling
-from search.grading import answers_match
-from search.identity import check_identity, fingerprint, fingerprint_file, writer_lock
-from search.jsonl import cut_torn_tail, read_jsonl
-from search.prompting import PromptConfig
-from search.questions import Question, load_questions
+from search.runs import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig, accounting_record, load_schedule, run_config
 from search.runtime import Runtime
-from search.strategy import SearchResult, SearchSettings, StrategySpec
-from search.verifier_settings import VerifierSettings
-
-
-@dataclass
-class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
-    policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
-    verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM of ours or a public PRM (verifier_kind), or "none"
-    revision_model: str | None = None  # for revision specs: a revision model checkpoint
-    revision_verifier: str | None = None  # the ORM scoring its attempts (not needed for select=majority)
-    beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
-    lookahead: int = 1  # k for lookahead specs that omit k
-    revision_length: int = 4  # L for revision specs that omit l
-    selection: str = "weighted"  # best_of_n specs that omit select
-    aggregation: str | None = None  # default: the verifier's (its checkpoint metadata), else "last"
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    max_rounds: int = 40
-    seed: int = 0
-    batch_size: int = 64
-    device: str | None = None
-    compute_optimal: str | None = None  # policy file of `make eval`, for the strategy `compute_optimal`
-
-    def __post_init__(self) -> None:
-        PromptConfig.__post_init__(self)
-        VerifierSettings.__post_init__(self)
-        BackendConfig.__post_init__(self)
-        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
-        self.search_settings(self.aggregation or "last")  # every value checked before any model loads
-
-    def search_settings(self, aggregation: str) -> SearchSettings:
-        return SearchSettings(self.temperature, self.top_p, self.max_step_tokens, self.max_new_tokens,
-                              self.max_rounds, aggregation)  # fmt: skip
-
-    def spec(self, text: str) -> StrategySpec:
-        try:
-            return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection, self.revision_length)
-        except ValueError as err:
-            raise UserError(str(err)) from None
-
-    def load(self) -> Runtime:
-        verifier = None if self.verifier.lower() == "none" else self.verifier
-        runtime = Runtime.load(
-            self.policy,
-            verifier,
-            self,
-            self.batch_size,
-            self.device,
-            self.revision_model,
-            self.revision_verifier,
-            self,
-            self,
-        )
-        runtime.settings = self.search_settings(self.aggregation or runtime.settings.aggregation)
-        return runtime
+from search.strategy import SearchResult, StrategySpec
 
 
 @dataclass
@@ -105,48 +37,7 @@ class SolveConfig(RuntimeConfig):
     budget: int = 16
 
 
-@dataclass
-class RunConfig(RuntimeConfig):
-    dataset: str = ""  # JSONL: question, answer, optional id and level
-    strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"  # strategy specs, comma-separated
-    budgets: str = "1,4,16"  # comma-separated budgets N
-    out: str = "outputs/arith-tiny/search"
-    limit: int | None = None  # only the first `limit` questions
-    chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.limit is not None and self.limit < 1 or self.chunk_size < 1:
-            raise ValueError("limit (or null: all) and chunk_size must be >= 1")
-
-
-# settings that decide how fast or which rows, not what a row holds
-NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets")
-
-
-def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
-    """What a results folder's rows depend on: settings, the questions file and the checkpoints' weights.
-    Verifier settings at their defaults, and backend settings that do not decide what is sampled, are left out:
-    folders written before they existed stay resumable."""
-    defaults = {f.name for f in fields(VerifierSettings) if getattr(cfg, f.name) == f.default}
-    defaults |= set(cfg.not_identity())
-    settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in (*skip, *defaults)}
-    paths = {"policy": cfg.policy, "verifier": None if cfg.verifier.lower() == "none" else cfg.verifier,
-             "revision_model": cfg.revision_model, "revision_verifier": cfg.revision_verifier}  # fmt: skip
-    files = {"dataset": dataset, "compute_optimal": cfg.compute_optimal}
-    return {"settings": settings, "checkpoints": {k: fingerprint(v) for k, v in paths.items()},
-            "files": {k: fingerprint_file(v) for k, v in files.items()}}  # fmt: skip
-
-
 CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
-
-
-def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult) -> dict:
-    policy_params, verifier_params = runtime.parameter_counts(spec)
-    return result.accounting.to_dict(policy_params, verifier_params)
-
-
-COMPUTE_OPTIMAL = "compute_optimal"  # the strategy name that follows a `make eval` policy file
 
 
 def solve(argv: list[str]) -> SearchResult:
@@ -154,10 +45,10 @@ def solve(argv: list[str]) -> SearchResult:
     if not cfg.question.strip():
         raise UserError("--question is required")
     if cfg.strategy == COMPUTE_OPTIMAL:
-        policy = _policy_file(cfg)
+        schedule = load_schedule(cfg)
         runtime = cfg.load()
         try:
-            [(spec, result)] = runtime.solve_compute_optimal(policy, [cfg.question], cfg.budget, cfg.seed)
+            [(spec, result)] = runtime.solve_compute_optimal(schedule, [cfg.question], cfg.budget, cfg.seed)
         except ValueError as err:
             raise UserError(str(err)) from None
         print(f"compute-optimal choice: {spec} ({result.accounting.generations} generations)")
@@ -173,12 +64,6 @@ def solve(argv: list[str]) -> SearchResult:
     return _print_result(runtime, spec, cfg.budget, result)
 
 
-def _policy_file(cfg: RuntimeConfig) -> ComputeOptimalPolicy:
-    if not cfg.compute_optimal:
-        raise UserError(f"strategy {COMPUTE_OPTIMAL} needs --compute_optimal (the policy file make eval writes)")
-    return ComputeOptimalPolicy.load(cfg.compute_optimal)
-
-
 def _print_result(runtime: Runtime, spec: StrategySpec, budget: int, result: SearchResult) -> SearchResult:
     answers = defaultdict(int)
     for candidate in result.candidates:
@@ -191,154 +76,9 @@ def _print_result(runtime: Runtime, spec: StrategySpec, budget: int, result: Sea
     return result
 
 
-def result_row(runtime: Runtime, question: Question, spec: StrategySpec, budget: int, result: SearchResult) -> dict:
-    return {
-        "id": question.id,
-        "question": question.text,
-        "gold": question.gold,
-        "level": question.level,
-        "strategy": str(spec),
-        "budget": budget,
-        "prompt": runtime.format.prompt(question.text),
-        "answer": result.answer,
-        "correct": answers_match(result.answer, question.gold),
-        "solution": runtime.format.render_steps(result.solution),
-        "accounting": accounting_record(runtime, spec, result),
-        "candidates": [{"answer": c.answer, "score": round(c.score, 6)} for c in result.candidates],
-    }
-
-
 def run(argv: list[str]) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv, "python -m search run")
     return run_config(cfg)
-
-
-def run_config(cfg: RunConfig) -> Path:
-    """`run` on a parsed config: writes and returns the output folder."""
-    if not cfg.dataset:
-        raise UserError("--dataset is required (a JSONL file of question/answer objects)")
-    questions = load_questions(cfg.dataset)[: cfg.limit]
-    names = [name.strip() for name in cfg.strategies.split(",")]
-    policy = _policy_file(cfg) if COMPUTE_OPTIMAL in names else None
-    specs = list({str(s): s for s in map(cfg.spec, [n for n in names if n != COMPUTE_OPTIMAL])}.values())
-    budgets = _budgets(cfg.budgets)
-    runtime = cfg.load()
-    runnable, skipped = [], []
-    for spec in specs:
-        for budget in budgets:
-            try:
-                runtime.check(spec, budget)
-                runnable.append((spec, budget))
-            except ValueError as err:
-                skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
-    out = Path(cfg.out)
-    with writer_lock(out):
-        check_identity(out / "run.json", run_identity(cfg, cfg.dataset))
-        results = _write_results(cfg, runtime, questions, runnable, budgets, policy, out)
-    summary = summarize(results, {q.id for q in questions}, skipped)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    (out / "summary.md").write_text(summary_markdown(summary))
-    print((out / "summary.md").read_text())
-    return out
-
-
-def _write_results(cfg: RunConfig, runtime: Runtime, questions: list[Question], runnable: list, budgets: list[int],
-                   policy: ComputeOptimalPolicy | None, out: Path) -> Path:  # fmt: skip
-    """Append the rows not written yet, chunk by chunk (what a rerun resumes)."""
-    results = out / "results.jsonl"
-    done = _done_keys(results)
-    chunks = [questions[i : i + cfg.chunk_size] for i in range(0, len(questions), cfg.chunk_size)]
-    with results.open("a") as sink:
-        for chunk in tqdm(chunks, desc="search", unit="chunk"):
-            todo = [(s, b) for s, b in runnable if any((q.id, str(s), b) not in done for q in chunk)]
-            for spec in dict.fromkeys(s for s, _ in todo):  # one sweep per spec: best-of-N budgets share samples
-                spec_budgets = [b for s, b in todo if s == spec]
-                swept = runtime.sweep([spec], [q.text for q in chunk], spec_budgets, cfg.seed)
-                for budget in spec_budgets:
-                    for question, result in zip(chunk, swept[(str(spec), budget)], strict=True):
-                        if (question.id, str(spec), budget) not in done:
-                            sink.write(json.dumps(result_row(runtime, question, spec, budget, result)) + "\n")
-            if policy is not None:
-                for budget in budgets:
-                    for row in _compute_optimal_rows(runtime, policy, chunk, budget, done, cfg.seed):
-                        sink.write(json.dumps(row) + "\n")
-            sink.flush()
-    return results
-
-
-def _compute_optimal_rows(
-    runtime: Runtime, policy: ComputeOptimalPolicy, questions: list[Question], budget: int, done: set, seed: int
-) -> list[dict]:
-    """Rows of the questions not done yet, run as the policy file chooses within `budget` generations."""
-    todo = [q for q in questions if (q.id, COMPUTE_OPTIMAL, budget) not in done]
-    if not todo:
-        return []
-    try:
-        chosen = runtime.solve_compute_optimal(policy, [q.text for q in todo], budget, seed)
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    rows = []
-    for question, (spec, result) in zip(todo, chosen, strict=True):
-        rows.append({**result_row(runtime, question, spec, budget, result), "strategy": COMPUTE_OPTIMAL,
-                     "chosen": str(spec)})  # fmt: skip
-    return rows
-
-
-def _budgets(text: str) -> list[int]:
-    try:
-        budgets = sorted({int(b) for b in text.split(",")})
-    except ValueError:
-        raise UserError(f"--budgets must be comma-separated integers, got {text!r}") from None
-    if budgets[0] < 1:
-        raise UserError(f"budgets must be >= 1, got {budgets[0]}")
-    return budgets
-
-
-def _done_keys(path: Path) -> set[tuple[str, str, int]]:
-    """Keys of the rows already written; a torn last line (killed mid-write) is cut off first."""
-    cut_torn_tail(path)
-    return {(r["id"], r["strategy"], r["budget"]) for r in read_jsonl(path)}
-
-
-COSTS = ("generations", "generated_tokens", "verifier_tokens", "flops")  # means per question in the summary
-
-
-def summarize(results: Path, ids: set[str], skipped: list[dict]) -> dict:
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for row in read_jsonl(results):
-        if row["id"] in ids:
-            groups[(row["strategy"], row["budget"])].append(row)
-    table = []
-    for (strategy, budget), rows in sorted(groups.items()):
-        n = len(rows)
-        table.append(
-            {
-                "strategy": strategy,
-                "budget": budget,
-                "questions": n,
-                "accuracy": sum(r["correct"] for r in rows) / n,
-                "unanswered": sum(r["answer"] is None for r in rows),
-                **{key: sum(r["accounting"].get(key, 0) for r in rows) / n for key in COSTS},
-            }
-        )
-    return {"results": str(results), "table": table, "skipped": skipped}
-
-
-def summary_markdown(summary: dict) -> str:
-    lines = [
-        "| strategy | budget | questions | accuracy | unanswered | generations | generated tokens | verifier tokens"
-        " | FLOPs |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in summary["table"]:
-        lines.append(
-            f"| {r['strategy']} | {r['budget']} | {r['questions']} | {r['accuracy']:.3f} | {r['unanswered']} "
-            f"| {r['generations']:.0f} | {r['generated_tokens']:.0f} | {r['verifier_tokens']:.0f} | {r['flops']:.3g} |"
-        )
-    if summary["skipped"]:
-        lines += ["", "Skipped (impossible at that budget):"]
-        lines += [f"- {s['strategy']} at budget {s['budget']}: {s['why']}" for s in summary["skipped"]]
-    return "\n".join(lines) + "\n"
 
 
 COMMANDS = {"solve": solve, "run": run}

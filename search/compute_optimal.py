@@ -1,7 +1,7 @@
-"""Compute-optimal test-time scaling in the runtime: a policy file written by `make eval` says,
+"""Compute-optimal test-time scaling in the runtime: a schedule file written by `make eval` says,
 per predicted-difficulty bin and generation budget, which strategy to run (Snell et al. sec. 3).
 
-    {"format": "compute-optimal-policy/1",
+    {"format": "compute-optimal-schedule/1",
      "probe_samples": 4,                  # samples whose mean verifier score predicts difficulty
      "bin_edges": [0.21, 0.35, 0.48, 0.6], # thresholds between the bins, lowest scores first
      "choices": {"0": {"16": {"strategy": "beam:m=4", "budget": 16}, ...}, ...}}
@@ -21,7 +21,7 @@ from pathlib import Path
 from search.config import UserError
 from search.generator import stable_seed
 
-FORMAT = "compute-optimal-policy/1"
+FORMAT = "compute-optimal-schedule/1"
 
 
 def probe_seed(seed: int) -> int:
@@ -36,23 +36,25 @@ def bin_of(value: float, edges: Sequence[float]) -> int:
 
 
 @dataclass(frozen=True)
-class Choice:
+class ScheduleEntry:
     strategy: str  # a strategy spec
     budget: int  # its budget N (lookahead spends N*(k+1) generations)
 
 
 @dataclass
-class ComputeOptimalPolicy:
+class ComputeOptimalSchedule:
     probe_samples: int
     bin_edges: list[float]
-    choices: dict[int, dict[int, Choice]]  # bin -> generation budget -> choice
+    choices: dict[int, dict[int, ScheduleEntry]]  # bin -> generation budget -> choice
 
-    def choose(self, mean_score: float, generations: int) -> Choice:
+    def choose(self, mean_score: float, generations: int) -> ScheduleEntry:
         """The choice for a question whose probe scored `mean_score`, at most `generations` spent."""
         by_budget = self.choices[bin_of(mean_score, self.bin_edges)]
         fitting = [b for b in by_budget if b <= generations]
         if not fitting:
-            raise ValueError(f"the policy has no choice within {generations} generations (smallest: {min(by_budget)})")
+            raise ValueError(
+                f"the schedule has no choice within {generations} generations (smallest: {min(by_budget)})"
+            )
         return by_budget[max(fitting)]
 
     def save(self, path: str | Path) -> None:
@@ -68,22 +70,22 @@ class ComputeOptimalPolicy:
         Path(path).write_text(json.dumps(record, indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> ComputeOptimalPolicy:
+    def load(cls, path: str | Path) -> ComputeOptimalSchedule:
         path = Path(path)
         if not path.is_file():
-            raise UserError(f"compute-optimal policy file not found: {path} (written by make eval)")
+            raise UserError(f"compute-optimal schedule file not found: {path} (written by make eval)")
         try:
             record = json.loads(path.read_text())
             if record.get("format") != FORMAT:
                 raise ValueError(f"format is {record.get('format')!r}, expected {FORMAT!r}")
             choices = {
-                int(b): {int(g): Choice(str(c["strategy"]), int(c["budget"])) for g, c in by.items()}
+                int(b): {int(g): ScheduleEntry(str(c["strategy"]), int(c["budget"])) for g, c in by.items()}
                 for b, by in record["choices"].items()
             }
-            policy = cls(int(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
+            schedule = cls(int(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise UserError(f"{path}: not a compute-optimal policy file ({err})") from None
-        missing = sorted(set(range(len(policy.bin_edges) + 1)) - set(choices))
-        if missing or policy.probe_samples < 1:
+            raise UserError(f"{path}: not a compute-optimal schedule file ({err})") from None
+        missing = sorted(set(range(len(schedule.bin_edges) + 1)) - set(choices))
+        if missing or schedule.probe_samples < 1:
             raise UserError(f"{path}: bins {missing} have no choices or probe_samples < 1")
-        return policy
+        return schedule

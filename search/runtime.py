@@ -19,7 +19,7 @@ from transformers import AutoConfig
 from search.accounting import Accounting
 from search.backends import BackendConfig, load_generator
 from search.best_of_n import sample_best_of_n
-from search.compute_optimal import ComputeOptimalPolicy, probe_seed
+from search.compute_optimal import ComputeOptimalSchedule, probe_seed
 from search.config import UserError, check_model_path
 from search.generator import Generator
 from search.prompting import PromptConfig, resolve_format
@@ -148,19 +148,19 @@ class Runtime:
         return out
 
     def solve_compute_optimal(
-        self, policy: ComputeOptimalPolicy, questions: Sequence[str], generations: int, seed: int = 0
+        self, schedule: ComputeOptimalSchedule, questions: Sequence[str], generations: int, seed: int = 0
     ) -> list[tuple[StrategySpec, SearchResult]]:
-        """Per question: probe its difficulty, run the policy's choice for that bin within
+        """Per question: probe its difficulty, run the schedule's choice for that bin within
         `generations`; the result's accounting includes the probe (see `search.compute_optimal`)."""
         if self.verifier is None:
-            raise ValueError("the compute-optimal policy needs the verifier to predict difficulty")
+            raise ValueError("the compute-optimal schedule needs the verifier to predict difficulty")
         probes = sample_best_of_n(
-            questions, self.generator, self.verifier, self.format, self.settings, policy.probe_samples,
+            questions, self.generator, self.verifier, self.format, self.settings, schedule.probe_samples,
             probe_seed(seed),
         )  # fmt: skip
         specs = []
         for probe in probes:
-            choice = policy.choose(sum(c.score for c in probe.candidates) / len(probe.candidates), generations)
+            choice = schedule.choose(sum(c.score for c in probe.candidates) / len(probe.candidates), generations)
             specs.append((StrategySpec.parse(choice.strategy), choice.budget))
         out: list = [None] * len(questions)
         for spec, budget in dict.fromkeys(specs):

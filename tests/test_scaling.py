@@ -1,16 +1,16 @@
-"""make eval end to end on the tiny checkpoints, and the runtime following its policy file."""
+"""make eval end to end on the tiny checkpoints, and the runtime following its schedule file."""
 
 import json
 
 from data import export_questions
 from eval import flops_matched, scaling
 from search import cli
-from search.compute_optimal import ComputeOptimalPolicy
+from search.compute_optimal import ComputeOptimalSchedule
 
 FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 
 
-def test_eval_writes_report_plots_and_a_policy_the_runtime_follows(tiny_policy, tiny_prm, tmp_path):
+def test_eval_writes_report_plots_and_a_schedule_the_runtime_follows(tiny_policy, tiny_prm, tmp_path):
     questions = tmp_path / "q.jsonl"
     export_questions.main(["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2",
                            "--out", str(questions)])  # fmt: skip
@@ -45,19 +45,19 @@ def test_eval_writes_report_plots_and_a_policy_the_runtime_follows(tiny_policy, 
     scaling.main(argv)  # a rerun continues: nothing left to run
     assert (out / "search" / "results.jsonl").read_text() == results
 
-    policy = ComputeOptimalPolicy.load(out / "policy.json")
-    assert policy.probe_samples == 2 and len(policy.bin_edges) <= 1
+    schedule = ComputeOptimalSchedule.load(out / "schedule.json")
+    assert schedule.probe_samples == 2 and len(schedule.bin_edges) <= 1
     run_out = tmp_path / "co"
     cli.main(["run", "--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
               "--revision_verifier", str(tiny_prm), "--dataset", str(questions), "--strategies", "compute_optimal",
-              "--compute_optimal", str(out / "policy.json"), "--budgets", "4", "--out", str(run_out),
+              "--compute_optimal", str(out / "schedule.json"), "--budgets", "4", "--out", str(run_out),
               *FAST])  # fmt: skip
     rows = [json.loads(line) for line in (run_out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == n and all(r["strategy"] == "compute_optimal" for r in rows)
     for row in rows:  # the chosen strategy fits the budget, and the probe's samples are accounted for
         assert row["accounting"]["generations"] <= 4
         assert row["accounting"]["samples"] >= row["accounting"]["generations"] + 2
-        assert row["chosen"] in {c.strategy for by in policy.choices.values() for c in by.values()}
+        assert row["chosen"] in {c.strategy for by in schedule.choices.values() for c in by.values()}
 
 
 def test_flops_matched_report_reads_the_eval_curves(tiny_policy, tiny_prm, tmp_path):

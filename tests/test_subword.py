@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 from data import build_prm_data
 from data.shards import FORMAT_FILE
 from data.tasks import load_task
-from search import cli as search_cli
+from search import runs
 from search.step_format import GSM8K, StepFormat, with_chat_template, with_few_shot
 from search.verifier import load_verifier
 from tests.conftest import ROOT, train_prm
@@ -80,7 +80,7 @@ def test_gsm8k_through_builder_trainer_and_runtime(subword_policy, tmp_path, cap
     prefix = [verifier.score([fmt.prompt(questions[0].text)], [steps[: i + 1]])[0][-1] for i in range(len(steps))]
     assert full == pytest.approx(prefix, abs=1e-5)  # every step read at its own last token
 
-    out = search_cli.run_config(search_cli.RunConfig(
+    out = runs.run_config(runs.RunConfig(
         policy=str(subword_policy), verifier=str(prm), step_format="gsm8k", chat_template=True,
         dataset=str(write_questions(tmp_path / "questions.jsonl", questions)), strategies="best_of_n,beam:m=2",
         budgets="2",

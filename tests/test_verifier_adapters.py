@@ -19,8 +19,7 @@ from transformers import (
     pipeline,
 )
 
-from search import cli as search_cli
-from search import qwen_prm
+from search import qwen_prm, runs
 from search.config import UserError, parse_config
 from search.qwen_prm import QwenMathPRM
 from search.step_format import ARITH, CONFIG_KEY, GSM8K
@@ -172,7 +171,7 @@ def test_a_steps_score_does_not_depend_on_later_steps_and_batches_change_nothing
 @pytest.mark.parametrize("name", KINDS)
 def test_runtime_runs_best_of_n_and_beam_search_with_each_kind(public, subword_policy, tmp_path, name):
     questions = write_questions(tmp_path / "q.jsonl", load_questions_sample()[:2])
-    out = search_cli.run_config(search_cli.RunConfig(
+    out = runs.run_config(runs.RunConfig(
         policy=str(subword_policy), verifier=str(public[name]), step_format="gsm8k", dataset=str(questions),
         strategies="best_of_n,beam:m=2", budgets="2", max_new_tokens=12, max_step_tokens=6, max_rounds=2,
         out=str(tmp_path / "search"), **KINDS[name],
@@ -248,7 +247,7 @@ def test_bad_verifier_keys_are_refused_before_any_model_loads(keys, match, tmp_p
     recipe = tmp_path / "r.yaml"
     recipe.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in keys.items()))
     with pytest.raises(UserError, match=re.escape(match)):
-        parse_config([search_cli.RunConfig], ["--config", str(recipe), "--verifier", "/nonexistent"])
+        parse_config([runs.RunConfig], ["--config", str(recipe), "--verifier", "/nonexistent"])
 
 
 # ---- our PRMs in the ecosystem's tools ---------------------------------------------------------------------------
@@ -294,6 +293,6 @@ def test_docs_recipe_lines_parse(capsys, tmp_path):
         recipe = tmp_path / f"{i}.yaml"
         recipe.write_text(block)
         with pytest.raises(SystemExit) as exit_info:
-            parse_config([search_cli.RunConfig], ["--config", str(recipe), "--dry-run"])
+            parse_config([runs.RunConfig], ["--config", str(recipe), "--dry-run"])
         assert exit_info.value.code == 0, block
     capsys.readouterr()

@@ -12,6 +12,7 @@ import pytest
 from data import build_prm_data
 from data.shards import read_all
 from search import cli as search_cli
+from search import runs
 from search.backends import BackendConfig, load_generator
 from search.config import UserError
 from search.generator import SamplingParams
@@ -191,8 +192,8 @@ def test_only_what_decides_the_samples_is_identity():
     assert not {"backend", "server_urls"} & set(build_prm_data.PRMDataConfig().settings())  # as before the keys
     vllm = build_prm_data.PRMDataConfig(backend="vllm", server_urls="http://127.0.0.1:8000", concurrency=8)
     assert vllm.settings()["backend"] == "vllm" and not {"server_urls", "concurrency"} & set(vllm.settings())
-    run = search_cli.RunConfig(backend="vllm", server_urls="http://127.0.0.1:8000")
-    assert search_cli.run_identity(run, "q.jsonl")["settings"]["backend"] == "vllm"
+    run = runs.RunConfig(backend="vllm", server_urls="http://127.0.0.1:8000")
+    assert runs.run_identity(run, "q.jsonl")["settings"]["backend"] == "vllm"
 
 
 @pytest.fixture(scope="module")
