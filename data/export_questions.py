@@ -31,7 +31,7 @@ class ExportConfig(TaskConfig):
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config([ExportConfig], argv)
-    task, questions = cfg.load(cfg.policy, stream="export")
+    task, questions = cfg.task_and_questions(cfg.policy, stream="export")
     skipped = getattr(task, "skipped", None)
     if skipped:
         print(f"skipped: {skipped}")

@@ -164,7 +164,7 @@ class TaskConfig:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1 (or null: all), got {getattr(self, name)}")
 
-    def load(self, model: str, stream: str) -> tuple[Task, list[Question]]:
+    def task_and_questions(self, model: str, stream: str) -> tuple[Task, list[Question]]:
         """The task (arith's source defaults to `model`) and this stage's questions, distinct by text."""
         task = load_task(self.task, self.source or (model if self.task == "arith" else None))
         questions = task.questions(self.split, self.questions_per_level, self.limit, stream)
@@ -187,7 +187,7 @@ class StageConfig(TaskConfig, PromptConfig, BackendConfig):
 
     def prepare(self, model: str, stream: str) -> tuple[Task, StepFormat, list[Question]]:
         """The task, the format `model` is prompted with (checked against the task's) and the questions."""
-        task, questions = self.load(model, stream)
+        task, questions = self.task_and_questions(model, stream)
         fmt = resolve_format(model, self, task.step_format)
         check_task_format(task, fmt)
         return task, fmt, questions

@@ -87,7 +87,7 @@ def write_questions(cfg: EvalConfig) -> str:
     """The question JSONL the evaluation runs on: `dataset`, or the task's questions written out."""
     if cfg.dataset:
         return cfg.dataset
-    _, questions = cfg.load(cfg.policy, stream="eval")
+    _, questions = cfg.task_and_questions(cfg.policy, stream="eval")
     path = Path(cfg.out) / "questions.jsonl"
     path.write_text("".join(json.dumps({"id": q.id, "question": q.text, "answer": q.gold, "level": q.level}) + "\n"
                             for q in questions))  # fmt: skip

@@ -36,7 +36,7 @@ class _Parser(HfArgumentParser):
         comments = {name: text for t in types for name, text in field_comments(t).items()}
         super().__init__(types, allow_abbrev=False, prog=prog)  # `--learning_rat 1` is an error, not learning_rate
         for action in self._actions:
-            if action.dest in optional and action.type not in (None, str):
+            if action.dest in optional and action.type is not None:
                 action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
             if not action.help and action.dest in comments:
                 action.help = comments[action.dest].replace("%", "%%")
@@ -85,8 +85,11 @@ def field_comments(cls: type) -> dict[str, str]:
 
 
 def _nullable(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`null` is None; so is `none` for a value that is not text (`report_to none` stays the text)."""
+    words = ("null",) if convert is str else ("null", "none")
+
     def parse(text: str) -> Any:
-        return None if text.lower() in ("null", "none") else convert(text)
+        return None if text.lower() in words else convert(text)
 
     parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its errors
     return parse

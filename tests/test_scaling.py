@@ -79,3 +79,15 @@ def test_flops_matched_report_reads_the_eval_curves(tiny_policy, tiny_prm, tmp_p
         assert small == choice["held_out_correct"] / choice["questions"]
     assert sum(result["bin_questions"].values()) == report["questions"]
     assert (out / "flops_matched.md").read_text().startswith("# Test-time compute vs a 1.0x larger model")
+
+
+def test_eval_runs_on_the_tasks_own_questions(tiny_policy, tiny_prm, tmp_path):
+    """Without `dataset`, the eval writes the task's questions out and runs on them."""
+    out = tmp_path / "eval"
+    scaling.main(["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", "", "--dataset",
+                  "null", "--task", "arith", "--split", "test", "--questions_per_level", "1", "--out", str(out),
+                  "--strategies", "best_of_n:select=majority", "--max_budget", "2", "--difficulty_samples", "2",
+                  "--bins", "2", *FAST])  # fmt: skip
+    rows = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
+    assert len(rows) >= 2 and sorted(r["level"] for r in rows) == list(range(1, len(rows) + 1))  # one per level
+    assert json.loads((out / "report.json").read_text())["questions"] == len(rows)
