@@ -1,0 +1,53 @@
+"""`make reproduce`'s report: verdicts from the chain's JSON outputs, and a finding not run is said so."""
+
+import json
+
+from eval import reproduction
+
+
+def write(path, record):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def chain_outputs(root, pairwise=0.9, c2i=0.3):
+    prm = {"pairwise": {"all": {"accuracy": pairwise}}, "step_auc": 0.95, "first_error_f1": {"f1": 0.75}}
+    write(root / "prm/eval/prm_eval.json", prm)
+    write(root / "prm-verifier-base/eval/prm_eval.json", prm)
+    curves = {"best_of_n:select=weighted": {"1": 0.2, "4": 0.3, "16": 0.4},
+              "best_of_n:select=majority": {"1": 0.2, "4": 0.25, "16": 0.3},
+              "beam:m=4": {"4": 0.5, "16": 0.7},
+              "revision:l=1:select=weighted": {"1": 0.2, "4": 0.3, "16": 0.4},
+              "revision:l=4:select=weighted": {"4": 0.35, "16": 0.38}}  # fmt: skip
+    bins = [{"questions": 10, "curves": curves}, {"questions": 10, "curves": curves}]
+    pools = {"search": {"baseline_budget_to_match": {"1": 1, "4": 16, "16": None}}}
+    binning = {"bins": bins, "pools": pools}
+    write(root / "reproduce/eval/report.json",
+          {"budgets": [1, 4, 16], "curves": curves, "binnings": {"oracle": binning, "predicted": binning}})  # fmt: skip
+    steps = [{"accuracy": 0.5}, {"accuracy": 0.6}, {"accuracy": 0.55}]
+    write(root / "revision/report/report.json",
+          {"by_level": {"1": {"steps": steps}, "2": {"steps": steps}}, "correct_to_incorrect_rate": c2i})  # fmt: skip
+
+
+def test_verdicts_follow_the_goals_and_a_missing_flops_comparison_is_not_run(tmp_path):
+    chain_outputs(tmp_path / "outputs")
+    rows = reproduction.main(["--outputs", str(tmp_path / "outputs"), "--eval_dir",
+                              str(tmp_path / "outputs/reproduce/eval"), "--out", str(tmp_path / "docs")])  # fmt: skip
+    verdicts = {r["finding"]: r["reproduced"] for r in rows}
+    assert verdicts["PRM on the policy (make train-prm) tells a question's solutions apart"] is True
+    assert verdicts["PRM-weighted best-of-16 beats majority voting"] is True
+    assert verdicts["Beam search at N=16 with the trained PRM"] is True
+    assert verdicts["Revisions rarely break a correct answer"] is True
+    assert verdicts["Compute-optimal search (oracle bins) needs fewer generations than best-of-N"] is True  # 16/4
+    assert verdicts["FLOPs-matched against a 13.4x larger policy"] is None
+    readme = (tmp_path / "docs/README.md").read_text()
+    assert "1 not run" in readme and "| not run |" in readme
+    assert json.loads((tmp_path / "docs/findings.json").read_text()) == rows
+
+
+def test_a_weak_prm_and_a_breaking_reviser_are_not_reproduced(tmp_path):
+    chain_outputs(tmp_path / "outputs", pairwise=0.6, c2i=0.8)
+    rows = reproduction.findings(tmp_path / "outputs", tmp_path / "outputs/reproduce/eval")
+    verdicts = {r["finding"]: r["reproduced"] for r in rows}
+    assert verdicts["PRM on the policy (make train-prm) tells a question's solutions apart"] is False
+    assert verdicts["Revisions rarely break a correct answer"] is False
