@@ -55,3 +55,17 @@ def test_a_weak_prm_and_a_breaking_reviser_are_not_reproduced(tmp_path):
     assert verdicts["PRM on the policy (make train-prm) tells a question's solutions apart"] is False
     assert verdicts["Revisions rarely break a correct answer"] is False
     assert verdicts["Compute-optimal search (oracle bins) needs fewer generations than best-of-N"] is False  # 2x
+
+
+def test_flops_matched_rows_are_judged_by_their_regime(tmp_path):
+    chain_outputs(tmp_path / "outputs")
+    rows = [
+        {"inference_to_pretraining": 0.79, "matched_budget": 60.5, "small_by_bin": {"0": None, "1": None}},
+        {"inference_to_pretraining": 22, "matched_budget": 15.1, "small_by_bin": {"0": 0.1, "1": 0.9}},
+    ]
+    write(tmp_path / "outputs/reproduce/eval/flops_matched.json",
+          {"size_ratio": 13.4, "large_by_bin": {"0": 0.5, "1": 0.95}, "rows": rows})  # fmt: skip
+    found = reproduction.findings(tmp_path / "outputs", tmp_path / "outputs/reproduce/eval")
+    verdicts = {r["finding"]: r["reproduced"] for r in found}
+    assert verdicts["FLOPs-matched at R=0.79 (X=60)"] is False  # beyond the curves: no win on the easiest bin
+    assert verdicts["FLOPs-matched at R=22 (X=15)"] is True  # the larger model ahead on the hardest bin
