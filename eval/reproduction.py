@@ -181,10 +181,13 @@ def findings(outputs: Path, eval_dir: Path) -> list[dict]:
         loses_hardest = small_by_bin[hard_bins] is None or small_by_bin[hard_bins] < large[hard_bins]
         name = f"FLOPs-matched at R={row['inference_to_pretraining']:g} (X={row['matched_budget']:.0f})"
         if row["inference_to_pretraining"] <= 1:
-            wins_easiest = small_by_bin[easy] is not None and small_by_bin[easy] >= large[easy]
+            measured = small_by_bin[easy] is not None  # X within the sweep's budgets
+            unmeasured = "X beyond the sweep's budgets; the larger model: " + cell.replace("beyond vs ", "")
+            wins_easiest = measured and small_by_bin[easy] >= large[easy]
             add(name, "small + test-time compute wins on easy questions, loses on the hardest (sec. 7)",
                 f"small >= the {flops['size_ratio']:.1f}x model on the easiest bin, below on the hardest",
-                cell, wins_easiest and loses_hardest)  # fmt: skip
+                cell if measured else unmeasured,
+                (wins_easiest and loses_hardest) if measured else None)  # fmt: skip
         else:
             add(name, "at R >> 1 pre-training is the better use of compute, above all on hard questions (sec. 7)",
                 f"the {flops['size_ratio']:.1f}x model above small + test-time compute on the hardest bin",
