@@ -67,3 +67,13 @@ class Generator(Protocol):
     ) -> list[list[Generation]]:
         """`n` continuations for each prompt, in prompt order."""
         ...
+
+
+def generation_seeds(prompts: Sequence[str], n: int, seeds: Sequence[int] | None) -> list[int]:
+    """The seed of each prompt for `Generator.generate` (default: its index), after checking `n` and `seeds`."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    seeds = list(range(len(prompts))) if seeds is None else list(seeds)
+    if len(seeds) != len(prompts):
+        raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+    return seeds

@@ -31,7 +31,7 @@ from transformers import (
 
 from search.cached_forward import batch_cache, row_state
 from search.config import check_model_path
-from search.generator import Generation, SamplingParams
+from search.generator import Generation, SamplingParams, generation_seeds
 from search.prefix_cache import ReusesPrefixes, Start
 from search.step_format import StepFormat
 
@@ -133,11 +133,7 @@ class HFGenerator(ReusesPrefixes):
     def generate(
         self, prompts: Sequence[str], params: SamplingParams, n: int = 1, seeds: Sequence[int] | None = None
     ) -> list[list[Generation]]:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        seeds = list(range(len(prompts))) if seeds is None else list(seeds)
-        if len(seeds) != len(prompts):
-            raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+        seeds = generation_seeds(prompts, n, seeds)
         encoded = [self.format.tokenize(self.tokenizer, p) for p in prompts]  # each prefix encoded once
         starts = [self.prefix_cache.start(ids) if self.prefix_cache is not None else (None, 0) for ids in encoded]
         results: list[list[Generation | None]] = [[None] * n for _ in prompts]

@@ -37,7 +37,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from search.config import check_model_path
-from search.generator import Generation, SamplingParams, stable_seed
+from search.generator import Generation, SamplingParams, generation_seeds, stable_seed
 from search.hf_generator import row_seed
 from search.step_format import StepFormat
 from search.vllm_client import ServerError, ServerPool
@@ -172,11 +172,7 @@ class VLLMGenerator:
     def generate(
         self, prompts: Sequence[str], params: SamplingParams, n: int = 1, seeds: Sequence[int] | None = None
     ) -> list[list[Generation]]:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        seeds = list(range(len(prompts))) if seeds is None else list(seeds)
-        if len(seeds) != len(prompts):
-            raise ValueError(f"got {len(seeds)} seeds for {len(prompts)} prompts")
+        seeds = generation_seeds(prompts, n, seeds)
         separator = self.format.step_separator if params.stop_at == "step" else None
         results: list[list[Generation]] = [[] for _ in prompts]
         calls, slots = [], []
