@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from data.tasks import Task
 from search.config import UserError
 from search.generator import stable_seed
-from search.identity import acquire_lock, check_identity, claim_output_dir, fingerprint
+from search.identity import acquire_lock, check_identity, claim_output_dir, fingerprint, mark_output_dir
 from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import Question
 from search.step_format import StepFormat, get_format
@@ -127,7 +127,10 @@ def start_build(cfg, model: str, stream: str, entry: str) -> Build:
     log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
     task, fmt, questions = cfg.prepare(model, stream)
     out = Path(cfg.output_dir)
-    claim_output_dir(out, entry, write=state.is_main_process)
+    claim_output_dir(out, entry, write=False)  # every process checks before any of them writes there
+    state.wait_for_everyone()
+    if state.is_main_process:
+        mark_output_dir(out, entry)
     identity = {"settings": cfg.settings(), "step_format": fmt.to_dict(), "checkpoint": fingerprint(model)}
     lock = acquire_lock(out, f".lock-rank{state.process_index}")
     if state.is_main_process and not (out / "settings.json").exists():

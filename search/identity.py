@@ -130,8 +130,13 @@ def claim_output_dir(out: str | Path, entry: str, overwrite: bool = False, write
             what = f"the output of {owner}" if owner else "files this project did not write there"
             raise UserError(f"{out} holds {what}: choose another output_dir, or pass --overwrite_output_dir true")
     if write:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / OWNER_FILE).write_text(json.dumps({"entry": entry}) + "\n")
+        mark_output_dir(out, entry)
+
+
+def mark_output_dir(out: str | Path, entry: str) -> None:
+    """Mark `out` as `entry`'s output folder (after `claim_output_dir` checked it)."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / OWNER_FILE).write_text(json.dumps({"entry": entry}) + "\n")
 
 
 def acquire_lock(folder: Path, name: str = ".lock") -> IO:
