@@ -33,8 +33,8 @@ def parse_training_config(config_types: tuple, argv: list[str] | None, entry: st
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.output_dir is None:
         raise UserError("output_dir is required")
-    main_process = os.environ.get("RANK", "0") == "0"
-    claim_output_dir(args.output_dir, entry, guard.overwrite_output_dir, write=main_process)
+    if os.environ.get("RANK", "0") == "0":  # the main process alone: another rank may already be writing there
+        claim_output_dir(args.output_dir, entry, guard.overwrite_output_dir)
     args.resume_from_checkpoint = resume_point(args)
     set_seed(args.seed)
     return parsed
