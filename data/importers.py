@@ -34,6 +34,7 @@ from data.shards import save_dataset, split_of
 from search.cards import write_card
 from search.config import UserError, cli, parse_config
 from search.identity import claim_output_dir
+from search.jsonl import json_object
 from search.step_format import StepFormat, get_format
 
 RATING = {1: 1.0, -1: 0.0}
@@ -180,11 +181,8 @@ CONFIG_TYPES = (ImportConfig,)
 def read_jsonl(path: Path, limit: int | None, skipped: Counter) -> list[dict]:
     lines = []
     for line in path.read_bytes().splitlines()[:limit]:
-        try:
-            row = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            row = None
-        if isinstance(row, dict):
+        row = json_object(line)
+        if row is not None:
             lines.append(row)
         else:
             skipped["not a JSON object"] += 1

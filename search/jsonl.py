@@ -12,6 +12,15 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def json_object(line: bytes | str) -> dict | None:
+    """The JSON object on a line, or None if the line holds anything else (or is not JSON in UTF-8)."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """The complete records of a file (none if it does not exist); a torn last line is skipped."""
     if not path.exists():
@@ -21,11 +30,8 @@ def read_jsonl(path: Path) -> list[dict]:
         for number, line in enumerate(f, 1):
             if not line.endswith(b"\n"):
                 continue
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                record = None
-            if isinstance(record, dict):
+            record = json_object(line)
+            if record is not None:
                 records.append(record)
             else:
                 log.warning("%s:%d is not a JSON object: skipped (its record will be redone)", path, number)
