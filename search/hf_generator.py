@@ -99,8 +99,8 @@ class HFGenerator(ReusesPrefixes):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.eos_ids = sorted({self.tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None})
-        self.banned_ids = sorted(set(self.tokenizer.all_special_ids) - set(self.eos_ids))
+        self.eos_ids = end_ids(self.tokenizer, model.generation_config.eos_token_id)
+        self.banned_ids = banned_ids(self.tokenizer, self.eos_ids)
         # ids whose text holds the separator's last character: where a step can end
         last_char = step_format.step_separator[-1]
         vocab_text = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
@@ -208,7 +208,12 @@ class HFGenerator(ReusesPrefixes):
         self.prefix_cache.add(ids, row_state(cache, row, columns))
 
 
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+def end_ids(tokenizer, generation_eos: int | Sequence[int] | None) -> list[int]:
+    """The ids that end a solution: the tokenizer's EOS and the generation config's (one id or several)."""
+    extra = list(generation_eos) if isinstance(generation_eos, list | tuple) else [generation_eos]
+    return sorted({tokenizer.eos_token_id, *extra} - {None})
+
+
+def banned_ids(tokenizer, eos_ids: Sequence[int]) -> list[int]:
+    """Special tokens other than EOS: never sampled."""
+    return sorted(set(tokenizer.all_special_ids) - set(eos_ids))

@@ -38,7 +38,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Genera
 
 from search.config import check_model_path
 from search.generator import Generation, SamplingParams, generation_seeds, stable_seed
-from search.hf_generator import row_seed
+from search.hf_generator import banned_ids, end_ids, row_seed
 from search.step_format import StepFormat
 from search.vllm_client import ServerError, ServerPool
 
@@ -130,7 +130,7 @@ class VLLMGenerator:
     ):
         self.pool, self.names, self.tokenizer, self.format = pool, list(names), tokenizer, step_format
         self.context_length, self.eos_ids, self.parameters = context_length, sorted(eos_ids), parameters
-        self.banned_ids = sorted(set(tokenizer.all_special_ids) - set(self.eos_ids))
+        self.banned_ids = banned_ids(tokenizer, self.eos_ids)
 
     @classmethod
     def connect(cls, path: str | Path, step_format: StepFormat, backend: BackendConfig, backoff: float = 1.0):
@@ -213,9 +213,7 @@ def eos_ids(path: str, config: Any, tokenizer: Any) -> list[int]:
         generation = GenerationConfig.from_pretrained(path)
     except OSError:  # no generation_config.json: the model config's
         generation = GenerationConfig.from_model_config(config)
-    extra = generation.eos_token_id
-    extra = list(extra) if isinstance(extra, list | tuple) else [extra]
-    return sorted({tokenizer.eos_token_id, *extra} - {None})
+    return end_ids(tokenizer, generation.eos_token_id)
 
 
 def count_parameters(config: Any) -> int:
