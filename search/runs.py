@@ -77,13 +77,13 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
         runtime = Runtime.load(
             self.policy,
             verifier,
-            self,
-            self.batch_size,
-            self.device,
-            self.revision_model,
-            self.revision_verifier,
-            self,
-            self,
+            prompting=self,
+            batch_size=self.batch_size,
+            device=self.device,
+            revision_model=self.revision_model,
+            revision_verifier=self.revision_verifier,
+            verifier_settings=self,
+            backend=self,
         )
         runtime.settings = self.search_settings(self.aggregation or runtime.settings.aggregation)
         return runtime
