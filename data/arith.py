@@ -9,6 +9,7 @@ benchmark offers. Difficulty is the number of operations and the operand digits.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from collections import defaultdict
@@ -21,6 +22,8 @@ from search.config import UserError
 from search.generator import stable_seed
 from search.grading import answers_match
 from search.step_format import ARITH, StepFormat
+
+log = logging.getLogger(__name__)
 
 OPS = ("+", "-", "*")
 _TERM = re.compile(r"([+\-*])(\d+)")
@@ -140,9 +143,10 @@ def make_splits(
 
     Validation and test questions are distinct and never appear in train; train may repeat
     a question (easy levels have only a few hundred distinct questions) unless
-    `distinct_train`. Held-out questions depend only on the seed, the task and the held-out
-    counts; train questions come from the named stream, so a later stage (say PRM data) can
-    draw fresh training questions with `train_stream="prm"`.
+    `distinct_train`, where a level whose pool runs out gives all it has (a warning says so).
+    Held-out questions depend only on the seed, the task and the held-out counts; train
+    questions come from the named stream, so a later stage (say PRM data) can draw fresh
+    training questions with `train_stream="prm"`.
     """
     splits = ArithSplits([], [], [])
     for level in config.levels:
@@ -154,8 +158,14 @@ def make_splits(
                 held_out.add(chosen[-1].text)
         rng = random.Random(stable_seed(seed, train_stream, level))
         exclude = set(held_out)
-        for _ in range(train_per_level):
-            splits.train.append(_draw(rng, level, config, exclude=exclude))
+        for drawn in range(train_per_level):
+            try:
+                splits.train.append(_draw(rng, level, config, exclude=exclude))
+            except ValueError:
+                if not distinct_train:
+                    raise
+                log.warning("arith level %d: only %d distinct fresh questions, not %d", level, drawn, train_per_level)
+                break
             if distinct_train:
                 exclude.add(splits.train[-1].text)
     return splits

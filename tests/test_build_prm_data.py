@@ -2,11 +2,13 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from datasets import load_from_disk
 
 from data import build_prm_data
+from data.arith import ArithTask
 from data.mc_labels import first_zero_by_bisection
 from data.prm_dataset import write_prm_dataset
 from tests.conftest import ROOT, TINY_PRM_DATA_ARGS
@@ -122,7 +124,13 @@ def test_merge_refuses_missing_questions(reference, tmp_path):
         write_prm_dataset(tmp_path, [question], [], build_prm_data.PRMDataConfig(), ARITH)
 
 
-def test_more_questions_than_the_task_has_is_one_line(tiny_policy, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        build(tiny_policy, tmp_path / "many", "--questions_per_level", "400")
-    assert "cannot draw another distinct question with 1 operation" in capsys.readouterr().err
+def test_a_level_with_fewer_fresh_questions_gives_all_it_has(tiny_policy, caplog):
+    from data.tasks import Arith
+
+    task = Arith(ArithTask.load(tiny_policy))
+    questions = task.questions("train", per_level=400, stream="prm")
+    by_level = Counter(q.level for q in questions)
+    texts = [q.text for q in questions]
+    assert len(set(texts)) == len(texts) and not set(texts) & {q.text for q in task.questions("test")}
+    assert 0 < by_level[1] < 400 and by_level[3] == 400  # one-operation questions run out, longer ones do not
+    assert f"arith level 1: only {by_level[1]} distinct fresh questions, not 400" in caplog.text
