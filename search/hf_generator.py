@@ -69,16 +69,23 @@ class SeededSampler(LogitsProcessor):
 
 
 class StopRecorder(StoppingCriteria):
-    """Stops each row at EOS or, in step mode, right after the step separator; records where."""
+    """Stops each row at EOS or, in step mode, right after the step separator; records where. A row
+    also stops where it fills the model's context (`context_ends`: the batch width at which it does),
+    a length stop: past the context a model writes from positions it never trained on."""
 
-    def __init__(self, prompt_len: int, batch: int, eos_ids, step_end_ids, separator: str | None, tokenizer):
+    def __init__(
+        self, prompt_len: int, batch: int, eos_ids, step_end_ids, separator: str | None, tokenizer, context_ends=None
+    ):
         self.prompt_len, self.separator, self.tokenizer = prompt_len, separator, tokenizer
         self.eos_ids, self.step_end_ids = torch.tensor(eos_ids), torch.tensor(step_end_ids)
         self.finished_at = torch.full((batch,), -1, dtype=torch.long)
+        self.context_ends = None if context_ends is None else torch.tensor(context_ends)
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         length, last = input_ids.shape[1], input_ids[:, -1].cpu()
         hit = torch.isin(last, self.eos_ids)
+        if self.context_ends is not None:
+            hit |= self.context_ends <= length
         if self.separator is not None:
             maybe = torch.isin(last, self.step_end_ids) & ~hit & (self.finished_at < 0)
             if len(self.separator) == 1:
@@ -168,7 +175,9 @@ class HFGenerator(ReusesPrefixes):
         attention = [[0] * a + [1] * r + [0] * b + [1] * u for a, r, b, u in layout]
         past = batch_cache([s for s, _ in starts], reused)
         separator = self.format.step_separator if params.stop_at == "step" else None
-        recorder = StopRecorder(width, len(ids), self.eos_ids, self.step_end_ids, separator, self.tokenizer)
+        context = self.context_length
+        ends = None if context is None else [width + context - len(x) for x in ids]
+        recorder = StopRecorder(width, len(ids), self.eos_ids, self.step_end_ids, separator, self.tokenizer, ends)
         config = GenerationConfig(
             max_new_tokens=params.max_new_tokens,
             do_sample=False,  # sampling happens inside SeededSampler

@@ -69,6 +69,16 @@ def test_special_tokens_are_never_sampled(generator, tokenizer):
             assert tokenizer.unk_token not in g.text and tokenizer.pad_token not in g.text
 
 
+def test_a_row_stops_where_it_fills_the_models_context(generator, tiny_model, monkeypatch):
+    monkeypatch.setattr(tiny_model.config, "max_position_embeddings", 20)
+    params = SamplingParams(temperature=1.0, max_new_tokens=40)
+    gens = generator.generate(PROMPTS, params, n=2, seeds=[1, 2, 3])
+    assert all(g.prompt_tokens + g.generated_tokens <= 20 for row in gens for g in row)
+    full = [g for row in gens for g in row if g.prompt_tokens + g.generated_tokens == 20]
+    assert all(g.stop_reason in ("length", "eos") for g in full)
+    assert len({g.prompt_tokens for g in full}) > 1  # each row at its own end, not the batch's longest prompt's
+
+
 def test_multi_character_separator_spanning_tokens(tokenizer):
     # ids for "ab\n" then "\n": the separator "\n\n" is complete only at the 4th new token
     prompt = tokenizer("Q:\n\n")["input_ids"]  # a separator inside the prompt must not count
