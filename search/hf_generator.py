@@ -3,7 +3,9 @@
 Batched `generate` with left padding and the KV cache. Sampling is done per row with its
 own seeded noise (Gumbel-max over the temperature/top-p distribution, then argmax), so a
 sample depends only on its prompt and seed, never on the batch it was computed in; this is
-what lets sharded data builders reproduce a single-process run exactly.
+what lets sharded data builders reproduce a single-process run exactly. A sample ends at EOS,
+at `max_new_tokens`, or where prompt and sample fill the model's context (a length stop, as
+the vLLM backend's `max_tokens` cap): never past the positions the model was trained on.
 
 Within `reuse_prefixes()` (`search.prefix_cache`) the generator keeps each output's key/value
 states, and a prompt that extends a kept sequence (a beam's next step) computes only its tokens
