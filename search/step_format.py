@@ -131,8 +131,11 @@ class StepFormat:
     # ---- tokens -------------------------------------------------------------------------
     def tokenize(self, tokenizer: Any, text: str) -> list[int]:
         """Token ids of a rendered text as a model reads it: the tokenizer's special tokens are
-        added unless the text already starts with its BOS (a chat template writes its own)."""
-        return list(tokenizer(text, add_special_tokens=_adds_special_tokens(tokenizer, text))["input_ids"])
+        added unless the text already starts with its BOS (a chat template writes its own). Texts
+        longer than the model's context are counted quietly: each caller checks lengths itself (drops
+        and counts a row, cuts off a prompt) where transformers would only warn of indexing errors."""
+        add = _adds_special_tokens(tokenizer, text)
+        return list(tokenizer(text, add_special_tokens=add, verbose=False)["input_ids"])
 
     def encode(self, tokenizer: Any, prompt: str, steps: Sequence[str]) -> Encoded:
         """Token ids of prompt + steps, tokenized in one go as a model reads the text, and per
@@ -170,10 +173,10 @@ def token_positions(tokenizer: Any, text: str, ends: Sequence[int]) -> tuple[lis
     exclusive character end in `ends` the index of the token holding the character before it."""
     add = _adds_special_tokens(tokenizer, text)
     try:
-        enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True)
+        enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True, verbose=False)
         offsets = enc["offset_mapping"]
     except (NotImplementedError, ValueError, TypeError):  # slow tokenizers have no offsets
-        enc, offsets = tokenizer(text, add_special_tokens=add), None
+        enc, offsets = tokenizer(text, add_special_tokens=add, verbose=False), None
     ids = list(enc["input_ids"])
     bos = getattr(tokenizer, "bos_token", None) or ""
     prefix = bos if add and ids and ids[0] == getattr(tokenizer, "bos_token_id", None) else ""
