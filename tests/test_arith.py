@@ -1,4 +1,5 @@
 import random
+from collections import Counter
 
 import pytest
 
@@ -95,6 +96,15 @@ def test_impossible_difficulty_is_rejected(kwargs):
 def test_too_many_distinct_held_out_questions_is_an_error():
     with pytest.raises(ValueError, match="1 operation"):
         make_splits(ArithConfig(max_ops=1), 0, 1, 400, 400)
+
+
+def test_a_level_with_fewer_fresh_questions_gives_all_it_has(caplog):
+    splits = make_splits(ArithConfig(max_ops=3), 0, 400, 50, 50, train_stream="prm", distinct_train=True)
+    by_level = Counter(q.level for q in splits.train)
+    texts = [q.text for q in splits.train]
+    assert len(set(texts)) == len(texts) and not set(texts) & {q.text for q in splits.validation + splits.test}
+    assert 0 < by_level[1] < 400 and by_level[3] == 400  # one-operation questions run out, longer ones do not
+    assert f"arith level 1: only {by_level[1]} distinct fresh questions, not 400" in caplog.text
 
 
 def test_ground_truth_verifier_scores_each_step_by_the_truth():

@@ -2,13 +2,11 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 
 import pytest
 from datasets import load_from_disk
 
 from data import build_prm_data
-from data.arith import ArithTask
 from data.mc_labels import first_zero_by_bisection
 from data.prm_dataset import write_prm_dataset
 from tests.conftest import ROOT, TINY_PRM_DATA_ARGS
@@ -122,15 +120,3 @@ def test_merge_refuses_missing_questions(reference, tmp_path):
     with pytest.raises(RuntimeError, match="no record"):
         question = as_question(ArithQuestion(1, (("+", 1),)))
         write_prm_dataset(tmp_path, [question], [], build_prm_data.PRMDataConfig(), ARITH)
-
-
-def test_a_level_with_fewer_fresh_questions_gives_all_it_has(tiny_policy, caplog):
-    from data.tasks import Arith
-
-    task = Arith(ArithTask.load(tiny_policy))
-    questions = task.questions("train", per_level=400, stream="prm")
-    by_level = Counter(q.level for q in questions)
-    texts = [q.text for q in questions]
-    assert len(set(texts)) == len(texts) and not set(texts) & {q.text for q in task.questions("test")}
-    assert 0 < by_level[1] < 400 and by_level[3] == 400  # one-operation questions run out, longer ones do not
-    assert f"arith level 1: only {by_level[1]} distinct fresh questions, not 400" in caplog.text
