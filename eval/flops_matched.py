@@ -26,8 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForCausalLM
-
+from search.checkpoints import load_config, load_policy
 from search.config import UserError, check_model_path, cli, parse_config
 from search.generator import SamplingParams
 from search.grading import answers_match
@@ -88,12 +87,12 @@ def main(argv: list[str] | None = None) -> dict:
     small, large = report["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
     fmt = resolve_format(small, PromptConfig())
     try:
-        check_compatible(fmt, getattr(AutoConfig.from_pretrained(large), CONFIG_KEY, None), large)
+        check_compatible(fmt, getattr(load_config(large, "large policy checkpoint"), CONFIG_KEY, None), large)
     except ValueError as err:
         raise UserError(str(err)) from None
     questions = load_questions(report["dataset"])
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)
-    size_ratio = generator.model.num_parameters() / AutoModelForCausalLM.from_pretrained(small).num_parameters()
+    size_ratio = generator.model.num_parameters() / load_policy(small).num_parameters()
     greedy = generator.generate([fmt.prompt(q.text) for q in questions], SamplingParams(0.0, 1.0, cfg.max_new_tokens))
     right = {q.id: answers_match(fmt.extract_answer(g[0].text), q.gold) for q, g in zip(questions, greedy, strict=True)}
     bins = sorted({int(b) for b in oracle["assignment"].values()})

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
     DynamicCache,
     GenerationConfig,
     LogitsProcessor,
@@ -32,6 +30,7 @@ from transformers import (
 )
 
 from search.cached_forward import batch_cache, row_state
+from search.checkpoints import load_policy, load_tokenizer
 from search.config import check_model_path
 from search.generator import Generation, SamplingParams, generation_seeds
 from search.prefix_cache import ReusesPrefixes, Start
@@ -133,8 +132,8 @@ class HFGenerator(ReusesPrefixes):
     ) -> HFGenerator:
         """Load a policy by local path or hub id."""
         path = check_model_path(path, "policy checkpoint")
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
+        model = load_policy(path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(device), tokenizer, step_format, batch_size)
 

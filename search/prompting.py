@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import AutoConfig, AutoTokenizer
-
+from search.checkpoints import load_config, load_tokenizer
 from search.config import UserError
 from search.questions import load_questions
 from search.step_format import CONFIG_KEY, StepFormat, get_format, with_chat_template, with_few_shot
@@ -53,7 +52,7 @@ class PromptConfig:
 def stored_format(model: str) -> StepFormat | None:
     """The step format a checkpoint carries, or None."""
     try:
-        stored = getattr(AutoConfig.from_pretrained(model), CONFIG_KEY, None)
+        stored = getattr(load_config(model, "policy checkpoint"), CONFIG_KEY, None)
         return StepFormat.from_dict(stored) if stored is not None else None
     except ValueError as err:
         raise UserError(f"{model}: {err}") from None
@@ -80,7 +79,7 @@ def resolve_format(model: str, prompting: PromptConfig, default: StepFormat | No
         examples = [(q.text, list(q.steps)) for q in shots]
     try:
         if prompting.chat_template:
-            return with_chat_template(fmt, AutoTokenizer.from_pretrained(model), prompting.system_prompt, examples)
+            return with_chat_template(fmt, load_tokenizer(model), prompting.system_prompt, examples)
         return with_few_shot(fmt, examples) if examples else fmt
     except ValueError as err:
         raise UserError(f"{model}: {err}") from None

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from transformers import AutoConfig
-
 from search.accounting import Accounting
 from search.backends import BackendConfig, load_generator
 from search.best_of_n import sample_best_of_n
+from search.checkpoints import load_config
 from search.compute_optimal import ComputeOptimalSchedule, probe_seed
 from search.config import UserError, check_model_path
 from search.generator import Generator
@@ -71,7 +70,7 @@ class Runtime:
         if revision_model:
             check_model_path(revision_model, "revision model checkpoint")
             try:  # our revision models always carry the format they were trained on
-                stored = getattr(AutoConfig.from_pretrained(revision_model), CONFIG_KEY, None)
+                stored = getattr(load_config(revision_model, "revision model"), CONFIG_KEY, None)
                 check_compatible(fmt, stored, revision_model)
             except ValueError as err:
                 raise UserError(str(err)) from None

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
 from search.cached_forward import token_values
+from search.checkpoints import load_config, load_model, load_tokenizer
 from search.config import UserError, check_model_path
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.prefix_cache import ReusesPrefixes
@@ -84,7 +85,7 @@ def load_verifier(
     """The verifier at `path` (a local folder or a Hub id) of the kind `settings` name or its config tells,
     for solutions in `step_format` (see the module docstring)."""
     path = check_model_path(str(path), "verifier checkpoint")
-    config = AutoConfig.from_pretrained(path)
+    config = load_config(path, "verifier checkpoint")
     kind = detect_kind(config, path, settings or VerifierSettings())
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if kind != "native":
@@ -97,16 +98,16 @@ def load_verifier(
     head = metadata.get("head", "linear")  # checkpoints from before the likelihood head are linear
     if not metadata or head not in HEADS:
         raise UserError(f"{path}: not a reward model checkpoint of this project (config.json has no {METADATA_KEY})")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     aggregation = metadata.get("aggregation", "last")
     if head == "likelihood":
-        model = AutoModelForCausalLM.from_pretrained(path).to(device)
+        model = load_model(AutoModelForCausalLM, path, "verifier checkpoint").to(device)
         scorer = LikelihoodHead.from_dict(metadata["likelihood_head"])
         return LikelihoodVerifier(model, tokenizer, step_format, scorer, batch_size, aggregation)
     if getattr(config, "num_labels", None) not in (1, 2):
         raise UserError(f"{path}: not a reward model checkpoint (expected a token-classification head with 1 logit, "
                         "or 2 labels)")  # fmt: skip
-    model = AutoModelForTokenClassification.from_pretrained(path).to(device)
+    model = load_model(AutoModelForTokenClassification, path, "verifier checkpoint").to(device)
     return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation)
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
 from search.cached_forward import token_values
+from search.checkpoints import load_model, load_tokenizer
 from search.config import UserError
 from search.qwen_prm import ARCHITECTURE as QWEN_ARCHITECTURE
 from search.qwen_prm import load_qwen_prm
@@ -125,7 +126,7 @@ def load_adapter(path: str, kind: str, config, policy_format: StepFormat, settin
         raise UserError(f"{path}: verifier_kind qwen_prm needs a Qwen2 checkpoint, not {config.model_type!r}")
     values = settings.resolved(kind)
     text = Templates(values["prompt_template"], values["step_template"])
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if kind == "trl":
         layout, read = SeparatorLayout(text, values["step_tag"]), class_one
     elif kind == "qwen_prm":
@@ -146,9 +147,9 @@ def load_adapter(path: str, kind: str, config, policy_format: StepFormat, settin
     except ValueError as err:
         raise UserError(f"verifier {path}: {err}") from None
     if kind == "trl":
-        model = AutoModelForTokenClassification.from_pretrained(path)
+        model = load_model(AutoModelForTokenClassification, path, "verifier checkpoint")
     elif kind == "qwen_prm":
         model = load_qwen_prm(path, settings.trust_remote_code)
     else:
-        model = AutoModelForCausalLM.from_pretrained(path)
+        model = load_model(AutoModelForCausalLM, path, "verifier checkpoint")
     return AdapterVerifier(path, model.to(device), tokenizer, policy_format, layout, read, batch_size)

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, GenerationConfig
 
+from search.checkpoints import load_config, load_tokenizer
 from search.config import check_model_path
 from search.generator import Generation, SamplingParams, generation_seeds, stable_seed
 from search.hf_generator import banned_ids, end_ids, row_seed
@@ -137,8 +138,8 @@ class VLLMGenerator:
         """A generator for the checkpoint at `path` (its tokenizer and config are read here) on the servers
         of `backend.server_urls` that serve it; a `ServerError` if none does, or one tokenizes otherwise."""
         path = check_model_path(path, "policy checkpoint")
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        config = AutoConfig.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
+        config = load_config(path, "policy checkpoint")
         settings = (backend.request_timeout, backend.max_retries)
         urls, names, contexts, listed = [], [], [], []
         for url in backend.urls():
@@ -210,7 +211,7 @@ def eos_ids(path: str, config: Any, tokenizer: Any) -> list[int]:
     """The ids that end a solution, as the HF backend reads them: the tokenizer's EOS and the generation
     config's."""
     try:
-        generation = GenerationConfig.from_pretrained(path)
+        generation = GenerationConfig.from_pretrained(path, trust_remote_code=False)
     except OSError:  # no generation_config.json: the model config's
         generation = GenerationConfig.from_model_config(config)
     return end_ids(tokenizer, generation.eos_token_id)

@@ -201,3 +201,52 @@ def test_a_prompt_longer_than_the_context_is_cut_off_not_run(tiny_policy):
     long = ARITH.prompt("+".join(["1"] * generator.context_length))
     [[cut], [fine]] = generator.generate([long, ARITH.prompt("2+3")], SamplingParams(0.0, max_new_tokens=8), 1)
     assert (cut.stop_reason, cut.generated_tokens, cut.text) == ("length", 0, "") and fine.generated_tokens > 0
+
+
+def _custom_code_checkpoint(tiny_policy, tmp_path):
+    """A checkpoint whose config asks for its own code: the code would leave a marker file if it ran."""
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_policy, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="evil", architectures=["EvilForCausalLM"],
+                  auto_map={"AutoConfig": "modeling_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.Evil"})  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "code-ran"
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    return folder, marker
+
+
+def _other_architecture(tiny_policy, tmp_path):
+    folder = tmp_path / "bert"
+    shutil.copytree(tiny_policy, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="bert", architectures=["BertForMaskedLM"])  # the step format stays
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, None
+
+
+@pytest.mark.parametrize(
+    ("make", "flags", "message"),
+    [
+        (_custom_code_checkpoint, ["--verifier", "none"], "needs the checkpoint's own code"),
+        (_other_architecture, ["--verifier", "none"], "weights of a CausalLM model are not in the checkpoint"),
+    ],
+)
+def test_a_checkpoint_is_loaded_as_what_it_is_or_refused(make, flags, message, tiny_policy, questions, tmp_path,
+                                                          capsys, monkeypatch):  # fmt: skip
+    folder, marker = make(tiny_policy, tmp_path)
+    monkeypatch.setattr("sys.stdin", None)  # transformers' "[y/N]" prompt would need a terminal
+    argv = ["run", "--policy", str(folder), *flags, "--dataset", str(questions), "--out", str(tmp_path / "out")]
+    assert message in one_line_error(capsys, search_cli.main, argv)
+    assert marker is None or not marker.exists()
+
+
+def test_a_reward_model_or_a_causal_lm_is_refused_where_the_other_is_meant(tiny_policy, tiny_prm, questions, tmp_path,
+                                                                         capsys):  # fmt: skip
+    run = ["run", "--dataset", str(questions), "--out", str(tmp_path / "out"), "--strategies", "best_of_n",
+           "--budgets", "1"]  # fmt: skip
+    assert "is a reward model" in one_line_error(capsys, search_cli.main, [*run, "--policy", str(tiny_prm),
+                                                                           "--verifier", "none"])  # fmt: skip
+    trl_on_lm = [*run, "--policy", str(tiny_policy), "--verifier", str(tiny_policy), "--verifier_kind", "trl"]
+    assert "not in the checkpoint" in one_line_error(capsys, search_cli.main, trl_on_lm)
+    assert not (tmp_path / "out" / "results.jsonl").exists()

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoModelForTokenClassification
 
 from search.cards import write_card
+from search.checkpoints import load_config, load_model, load_tokenizer
 from search.config import UserError, check_model_path, cli, parse_config
 from search.identity import claim_output_dir, write_checksums
 from search.verifier import METADATA_KEY
@@ -66,14 +67,14 @@ def main(argv: list[str] | None = None) -> Path:
     if not cfg.output_dir:
         raise UserError("--output_dir is required")
     path = check_model_path(cfg.checkpoint, "checkpoint")
-    config = AutoConfig.from_pretrained(path)
+    config = load_config(path, "PRM checkpoint")
     metadata = getattr(config, METADATA_KEY, None) or {}
     if not metadata or metadata.get("head", "linear") != "linear" or getattr(config, "num_labels", None) != 1:
         raise UserError(f"{path}: not a one-logit (linear-head) reward model of this project: nothing to export")
     out = Path(cfg.output_dir)
     claim_output_dir(out, "training.export_prm", cfg.overwrite_output_dir)
-    two_label_copy(AutoModelForTokenClassification.from_pretrained(path)).save_pretrained(out)
-    AutoTokenizer.from_pretrained(path).save_pretrained(out)
+    two_label_copy(load_model(AutoModelForTokenClassification, path, "PRM checkpoint")).save_pretrained(out)
+    load_tokenizer(path).save_pretrained(out)
     write_checksums(out)
     write_card(out, {"library_name": "transformers", "base_model": path, "tags": ["process-reward-model"]},
                f"{metadata.get('kind', 'prm').upper()}: two-label export of {path}", CARD)  # fmt: skip

@@ -59,8 +59,10 @@ def convert(gguf: Path, out: Path) -> Path:
     """Load `gguf` through transformers and save its weights and tokenizer as a plain folder."""
     if importlib.util.find_spec("gguf") is None:
         raise UserError("reading GGUF needs the gguf package: pip install gguf")
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32, trust_remote_code=False
+    )
     config = loaded.config
     config.quantization_config = None  # the copy holds plain float weights
     del config.quantization_config

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
+from search.checkpoints import load_model, load_tokenizer
 from search.config import UserError, check_model_path
 from search.identity import write_checksums
 from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
@@ -47,10 +48,10 @@ def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict, data
     out = Path(args.output_dir)
     if state.is_main_process:  # four numbers: no data parallelism to gain
         path = check_model_path(cfg.model_name_or_path, "model_name_or_path")
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(path).eval()
+        model = load_model(AutoModelForCausalLM, path, "model_name_or_path").eval()
         batch = args.per_device_eval_batch_size
         x, y = features_and_targets(model, tokenizer, data["train"], fmt, cfg, "train", batch)
         head = LikelihoodHead.fit(x, y)

@@ -16,10 +16,11 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+from transformers import TrainingArguments
 
 from data.arith import ArithConfig, ArithTask
 from search.cards import write_model_card
+from search.checkpoints import load_policy, load_tokenizer
 from search.config import check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
 from training.distributed import end_distributed
@@ -63,10 +64,10 @@ def load_model_and_tokenizer(cfg: PolicyConfig, size: TinyModelConfig, seed: int
         tokenizer = build_char_tokenizer(cfg.max_length)
         return build_tiny_model(size, tokenizer, seed), tokenizer
     path = check_model_path(cfg.model_name_or_path, "model_name_or_path")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return AutoModelForCausalLM.from_pretrained(path), tokenizer
+    return load_policy(path), tokenizer
 
 
 CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)

@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from datasets import DatasetDict
 from transformers import (
     AutoModelForTokenClassification,
-    AutoTokenizer,
     EarlyStoppingCallback,
     IntervalStrategy,
     Trainer,
@@ -44,6 +43,7 @@ from transformers import (
 
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
+from search.checkpoints import load_model, load_tokenizer
 from search.config import UserError, check_model_path, cli
 from search.identity import write_checksums
 from search.step_format import CONFIG_KEY, StepFormat, get_format
@@ -125,10 +125,12 @@ def load_splits(cfg: PRMConfig) -> tuple[DatasetDict, StepFormat, dict[str, int]
 
 def load_backbone(cfg: PRMConfig):
     path = check_model_path(cfg.model_name_or_path, "model_name_or_path")
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=1)
+    model = load_model(
+        AutoModelForTokenClassification, path, "model_name_or_path", new_weights=("score.*",), num_labels=1
+    )
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 

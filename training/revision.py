@@ -29,11 +29,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
+from transformers import TrainingArguments
 
 from data.arith import ArithTask
 from data.shards import dataset_format
 from search.cards import write_model_card
+from search.checkpoints import load_policy, load_tokenizer
 from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, StepFormat
 from training.distributed import end_distributed
@@ -89,8 +90,8 @@ def main(argv: list[str] | None = None) -> Path:
     if cfg.replay_per_level and not arith:
         raise UserError("replay_per_level needs an arith policy (reference solutions of fresh questions)")
     data = load_rows(cfg.dataset)
-    tokenizer = AutoTokenizer.from_pretrained(policy)
-    model = AutoModelForCausalLM.from_pretrained(policy)
+    tokenizer = load_tokenizer(policy)
+    model = load_policy(policy)
     setattr(model.config, CONFIG_KEY, fmt.to_dict())  # the revision model is prompted as its data were
     context = getattr(model.config, "max_position_embeddings", None) or cfg.max_length
     limit = min(cfg.max_length, context)  # never train past the model's context

@@ -1,0 +1,71 @@
+"""Loading a checkpoint so that what runs is what the user named.
+
+- No checkpoint's own code runs unless asked: every load passes `trust_remote_code=False`
+  (transformers would otherwise ask "[y/N]" on the terminal for a checkpoint with `auto_map`,
+  and a "y" typed mid-`make` would run it). The one opt-in is `verifier_kind: qwen_prm` with
+  `trust_remote_code: true` (`search.qwen_prm`).
+- No weight is left randomly initialised without a word: a load whose checkpoint lacks weights
+  of the class asked for (another architecture, a PRM where a policy was meant, a causal LM
+  read as a token classifier) is refused, naming the first missing weights; a new head that a
+  trainer initialises on purpose is named in `new_weights`.
+- A reward model of this project (its config carries `reward_model`) is refused as a policy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path
+
+from search.config import UserError
+
+REWARD_MODEL_KEY = "reward_model"  # the config.json key of this project's PRMs and ORMs
+
+
+def load_config(path: str | Path, what: str = "checkpoint"):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=False)
+    except ValueError as err:
+        if "trust_remote_code" in str(err) or "model type" in str(err):
+            raise UserError(f"{what} {path}: its config needs the checkpoint's own code (auto_map or an unknown "
+                            "model_type), which this project never runs") from None  # fmt: skip
+        raise UserError(f"{what} {path}: {str(err).splitlines()[0]}") from None
+
+
+def load_tokenizer(path: str | Path, **kwargs):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=False, **kwargs)
+    except ValueError as err:
+        raise UserError(f"tokenizer of {path}: {str(err).splitlines()[0]}") from None
+
+
+def load_model(auto_class, path: str | Path, what: str, new_weights: Sequence[str] = (), **kwargs):
+    """`auto_class.from_pretrained(path)` without remote code, refused when weights of the class asked
+    for are missing from the checkpoint (other than the `new_weights` patterns: a head trained next)."""
+    try:
+        model, info = auto_class.from_pretrained(path, trust_remote_code=False, output_loading_info=True, **kwargs)
+    except ValueError as err:  # an architecture the class has no mapping for
+        raise UserError(f"{what} {path}: {str(err).splitlines()[0]}") from None
+    missing = [k for k in info.get("missing_keys", ()) if not any(fnmatch.fnmatch(k, p) for p in new_weights)]
+    mismatched = [str(k) for k in info.get("mismatched_keys", ())]
+    if missing or mismatched:
+        wrong = sorted(missing) + mismatched
+        shown = ", ".join(wrong[:3]) + (", ..." if len(wrong) > 3 else "")
+        raise UserError(f"{what} {path}: {len(wrong)} weights of a {auto_class.__name__.removeprefix('AutoModelFor')} "
+                        f"model are not in the checkpoint ({shown}): another kind of model, whose load would leave "
+                        "them randomly initialised")  # fmt: skip
+    return model
+
+
+def load_policy(path: str | Path, **kwargs):
+    """A causal LM to sample from, refused if it is one of this project's reward models."""
+    from transformers import AutoModelForCausalLM
+
+    if getattr(load_config(path, "policy checkpoint"), REWARD_MODEL_KEY, None):
+        raise UserError(f"policy checkpoint {path} is a reward model (its config.json has {REWARD_MODEL_KEY}): pass "
+                        "a policy (a causal LM trained to solve)")  # fmt: skip
+    return load_model(AutoModelForCausalLM, path, "policy checkpoint", **kwargs)
