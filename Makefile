@@ -14,6 +14,7 @@ PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
 PRM_VB := $(OUT)/prm-verifier-base
 QUESTIONS := $(OUT)/test_questions.jsonl
+VAL_QUESTIONS := $(OUT)/validation_questions.jsonl
 REV_DATA := $(OUT)/revision_data
 REVISION := $(OUT)/revision
 REV_ORM_DATA := $(OUT)/revision_orm_data
@@ -73,6 +74,9 @@ endef
 define questions_stage
 	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --out $(QUESTIONS)
 endef
+define validation_questions_stage
+	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --out $(VAL_QUESTIONS)
+endef
 # Revision trajectories (Snell et al.), the revision model, and its report along its own chains.
 define revision_data_stage
 	$(PY) -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
@@ -109,6 +113,8 @@ $(PRM_VB)/model.safetensors: | $(VBASE)/model.safetensors $(PRM_DATA)/dataset/da
 	$(prm_vb_stage)
 $(QUESTIONS): | $(POLICY)/model.safetensors
 	$(questions_stage)
+$(VAL_QUESTIONS): | $(POLICY)/model.safetensors
+	$(validation_questions_stage)
 $(REV_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
 	$(revision_data_stage)
 $(REVISION)/model.safetensors: | $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
@@ -117,7 +123,7 @@ $(REV_ORM_DATA)/dataset/dataset_dict.json: | $(REVISION)/model.safetensors
 	$(revision_orm_data_stage)
 $(REV_ORM)/model.safetensors: | $(REV_ORM_DATA)/dataset/dataset_dict.json
 	$(revision_orm_stage)
-$(EVAL)/report.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+$(EVAL)/report.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS) $(VAL_QUESTIONS)
 	$(eval_stage)
 $(LARGE)/model.safetensors: | $(STAMP)
 	$(large_stage)
@@ -144,13 +150,13 @@ build-revision-orm-data: | $(REVISION)/model.safetensors
 	$(revision_orm_data_stage)
 train-revision-orm: | $(REV_ORM_DATA)/dataset/dataset_dict.json
 	$(revision_orm_stage)
-eval: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
+eval: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS) $(VAL_QUESTIONS)
 	$(eval_stage)
 train-policy-large: install
 	$(large_stage)
 # The FLOPs-matched comparison (Snell et al. sec. 7) on make eval's report.
 flops-matched: | $(LARGE)/model.safetensors $(EVAL)/report.json
-	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_report $(EVAL)/report.json $(ARGS)
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(EVAL) $(ARGS)
 
 # Every strategy over budgets on held-out questions with the policy and the PRM; resumable.
 search: | $(PRM)/model.safetensors $(QUESTIONS)
@@ -172,13 +178,28 @@ bench-prm-score: | $(PRM)/model.safetensors
 bench-search: | $(PRM)/model.safetensors
 	$(PY) -m bench.search --policy $(POLICY) --verifier $(PRM) $(ARGS)
 
-# ---- the paper's findings from trained checkpoints (about 2 hours on 2 cores; resumable) -----------
-$(REPRO)/eval/report.json: | $(PRM_VB)/model.safetensors $(REV_ORM)/model.safetensors $(QUESTIONS)
-	$(PY) -m eval.scaling --config $(RECIPES)/eval_reproduce.yaml
-$(REPRO)/eval/flops_matched.json: | $(LARGE)/model.safetensors $(REPRO)/eval/report.json
-	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_report $(REPRO)/eval/report.json
-reproduce: | $(PRM)/model.safetensors $(REPRO)/eval/flops_matched.json
-	$(PY) -m eval.reproduction --out docs/reproduction
+# ---- the paper's findings from trained checkpoints (docs/reproduction/README.md; resumable) -----------------------
+# Two verifier tracks (the PRM on the policy itself; the PRM on the verifier base), choices made on 10 validation
+# questions per level, verdicts on 30 test questions per level that nothing else looked at (the first 10 of each
+# level, which earlier recipes were tuned on, are left out). Writes under outputs/; PUBLISH=1 also rewrites
+# docs/reproduction/ and the README's findings table from the result.
+REPRO_TEST := $(REPRO)/test_questions.jsonl
+REPRO_VAL := $(REPRO)/validation_questions.jsonl
+$(REPRO_TEST): | $(POLICY)/model.safetensors
+	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 30 --skip_per_level 10 --out $@
+$(REPRO_VAL): | $(POLICY)/model.safetensors
+	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --out $@
+$(REPRO)/revision_report/report.json: | $(REVISION)/model.safetensors $(REPRO_TEST)
+	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(REPRO_TEST) --out_dir $(REPRO)/revision_report
+$(REPRO)/eval-paper/flops_matched.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
+	$(PY) -m eval.scaling --config $(RECIPES)/reproduce_eval_paper.yaml
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-paper
+$(REPRO)/eval-strong/flops_matched.json: | $(PRM_VB)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
+	$(PY) -m eval.scaling --config $(RECIPES)/reproduce_eval_strong.yaml
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-strong --verifier_base $(VBASE)
+PUBLISH ?=
+reproduce: | $(REPRO)/eval-paper/flops_matched.json $(REPRO)/eval-strong/flops_matched.json $(REPRO)/revision_report/report.json
+	$(PY) -m eval.reproduction --config $(RECIPES)/reproduce.yaml $(if $(PUBLISH),--out docs/reproduction --readme README.md)
 
 # ---- a real model end to end: SmolLM2-135M-Instruct on easy GSM8K-style questions (CPU) -----------
 $(SMOL)/policy/model.safetensors: | $(STAMP)

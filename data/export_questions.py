@@ -25,13 +25,30 @@ class ExportConfig(TaskConfig):
     policy: str = "outputs/arith-tiny/policy"  # arith: whose held-out questions
     split: str = "test"
     questions_per_level: int | None = None  # all
+    skip_per_level: int = 0  # leave out the first questions of each level (ones already looked at)
     out: str = "outputs/arith-tiny/test.jsonl"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.skip_per_level < 0:
+            raise ValueError("skip_per_level must be >= 0")
 
 
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config([ExportConfig], argv)
+    wanted = cfg.questions_per_level
+    if cfg.skip_per_level and wanted is not None:
+        cfg.questions_per_level = wanted + cfg.skip_per_level
     task, questions = cfg.task_and_questions(cfg.policy, stream="export")
+    if cfg.skip_per_level:
+        seen: dict = {}
+        kept = []
+        for q in questions:
+            seen[q.level] = seen.get(q.level, 0) + 1
+            if seen[q.level] > cfg.skip_per_level:
+                kept.append(q)
+        questions = kept
     skipped = getattr(task, "skipped", None)
     if skipped:
         print(f"skipped: {skipped}")

@@ -1,88 +1,89 @@
-"""The compute-optimal analysis of Snell et al. on per-question results: difficulty bins,
-cross-validated choice of strategy per bin and budget, and the budget best-of-N needs to match.
+"""The compute-optimal analysis of Snell et al. on per-question outcomes: difficulty bins, the
+strategy chosen per bin and budget, and the budget a baseline needs to match it.
 
-Inputs are plain numbers, so each step is tested on synthetic data with known answers:
-- `quantile_bins`: up to 5 bins of near-equal size by a per-question value (oracle: pass@1, bin
-  0 the hardest; predicted: the mean verifier score of the same samples, no gold answer used).
-  Edges sit between distinct values and a value's bin is `search.compute_optimal.bin_of`, the
-  runtime's own rule, so tied questions share a bin (with many ties there are fewer bins).
-- `cross_validated_choice`: per bin and generation budget, the strategy with the best accuracy
-  on one fold of the bin's questions is scored on the other fold, and the other way round; the
-  held-out accuracy is what a user would see choosing by bin (the paper's 2-fold protocol).
-  Folds are balanced (sizes differ by at most one); a bin too small to split chooses for a
-  fold on the questions outside the bin, so no question is ever scored by a choice made on it.
-- `matching_budget`: the smallest best-of-N budget whose accuracy reaches a target, with
-  log2-linear interpolation between measured budgets (None: never reached).
+Inputs are plain arrays (one entry per question), so each step is tested on synthetic data:
+- `rank_bins`: `bins` quantile bins of equal size (sizes differ by at most one) by a per-question
+  value, bin 0 the lowest (oracle: pass@1, the hardest; predicted: the mean verifier score). Tied
+  values are ordered by a seeded random rank, so many ties (pass@1 of 0 or 1) still give 5 bins.
+  `bin_edges` gives the thresholds the runtime bins a new question by (`search.compute_optimal`).
+- `choose`: per bin, the strategy with the best mean accuracy on the questions it is chosen on
+  (ties: the first label in sorted order). With a validation split the choice is made there and
+  scored on the test questions of the same bin (`apply_choices`): no test question decides
+  anything. Without one, `cross_validated` is the paper's 2-fold protocol: each fold of a bin is
+  scored with the choice made on the other fold.
+- `matching_budget`: the smallest baseline budget whose accuracy reaches a target, log2-linear
+  between measured budgets (None: never reached).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from search.compute_optimal import bin_of
-from search.generator import stable_seed
+import numpy as np
 
-Outcomes = Mapping[str, Mapping[str, bool]]  # strategy -> question id -> correct
+Candidates = Mapping[str, np.ndarray]  # label -> per-question outcome in [0, 1]
 
 
-def quantile_bins(values: Mapping[str, float], bins: int = 5) -> tuple[dict[str, int], list[float]]:
-    """Bin of each question (0 = lowest values) and the edges between bins (see the module
-    docstring): each of the `bins - 1` quantile boundaries moves to the nearest change of value."""
+def rank_bins(values: Sequence[float], bins: int = 5, seed: int = 0) -> np.ndarray:
+    """The bin of each question (module docstring)."""
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
     if len(values) < bins:
         raise ValueError(f"{len(values)} questions cannot fill {bins} bins")
-    ranked = sorted(values.values())
-    changes = [i for i in range(1, len(ranked)) if ranked[i - 1] < ranked[i]]
-    cuts = {min(changes, key=lambda i: abs(i - b * len(ranked) / bins)) for b in range(1, bins)} if changes else set()
-    edges = [(ranked[i - 1] + ranked[i]) / 2 for i in sorted(cuts)]
-    return {q: bin_of(v, edges) for q, v in values.items()}, edges
+    tie_break = np.random.default_rng(seed).permutation(len(values))
+    order = np.lexsort((tie_break, np.asarray(values, dtype=float)))
+    assignment = np.empty(len(values), dtype=int)
+    for b, members in enumerate(np.array_split(order, bins)):
+        assignment[members] = b
+    return assignment
 
 
-def balanced_folds(questions: Sequence[str], folds: int = 2, seed: int = 0) -> list[list[str]]:
-    """Questions dealt to `folds` folds in a seeded order: fold sizes differ by at most one."""
-    order = sorted(questions, key=lambda q: (stable_seed(seed, "fold", q), q))
-    return [order[f::folds] for f in range(folds)]
+def bin_edges(values: Sequence[float], assignment: np.ndarray) -> list[float]:
+    """Thresholds between consecutive bins for a new question's value: the midpoint between the highest value
+    of bin b and the lowest of bin b+1 (a value equal to a threshold falls in the lower bin)."""
+    values = np.asarray(values, dtype=float)
+    edges = []
+    for b in range(int(assignment.max())):
+        edges.append(float((values[assignment == b].max() + values[assignment == b + 1].min()) / 2))
+    return edges
 
 
-def accuracy(outcomes: Mapping[str, bool], questions: Sequence[str]) -> float:
-    return sum(outcomes[q] for q in questions) / len(questions) if questions else 0.0
+def best(candidates: Candidates, members: np.ndarray) -> str:
+    """The label with the highest mean outcome on `members` (a boolean mask); ties: the first sorted label."""
+    return max(sorted(candidates), key=lambda k: float(candidates[k][members].mean()))
 
 
-def best_strategy(outcomes: Outcomes, questions: Sequence[str]) -> str:
-    """The strategy with the highest accuracy on `questions` (ties: the first in sorted order)."""
-    return max(sorted(outcomes), key=lambda s: accuracy(outcomes[s], questions))
+def choose(candidates: Candidates, assignment: np.ndarray, bins: int) -> dict[int, str]:
+    """bin -> the chosen label, chosen on the questions of each bin."""
+    return {b: best(candidates, assignment == b) for b in range(bins) if (assignment == b).any()}
 
 
-@dataclass(frozen=True)
-class Choice:
-    strategy: str  # chosen on all of the bin's questions (what the schedule file records)
-    accuracy: float  # its accuracy on them (optimistic: chosen and scored on the same questions)
-    held_out_accuracy: float  # 2-fold cross-validated: chosen on one fold, scored on the other
-    held_out_correct: int
-    questions: int
+def apply_choices(candidates: Candidates, assignment: np.ndarray, choices: Mapping[int, str]) -> np.ndarray:
+    """Each question's outcome under the choice of its bin."""
+    return np.array([candidates[choices[int(b)]][i] for i, b in enumerate(assignment)], dtype=float)
 
 
-def cross_validated_choice(
-    outcomes: Outcomes, questions: Sequence[str], folds: int = 2, seed: int = 0, outside: Sequence[str] = ()
-) -> Choice:
-    """The compute-optimal strategy among `outcomes` for one bin at one budget (module docstring);
-    `outside` are the other bins' questions, for a bin too small to split."""
-    if not questions:
-        raise ValueError("no questions in this bin")
-    split = balanced_folds(questions, folds, seed)
-    correct = 0
-    for f, held_out in enumerate(split):
-        train = [q for g, part in enumerate(split) if g != f for q in part] or list(outside)
-        if not train:
-            raise ValueError("one question in all: nothing to choose on")
-        chosen = best_strategy(outcomes, train)
-        correct += sum(outcomes[chosen][q] for q in held_out)
-    overall = best_strategy(outcomes, questions)
-    n = len(questions)
-    return Choice(overall, accuracy(outcomes[overall], questions), correct / n, correct, n)
+def cross_validated(candidates: Candidates, assignment: np.ndarray, folds: int = 2, seed: int = 0) -> np.ndarray:
+    """Each question's outcome under the choice made on the other folds of its bin (module docstring); a bin of
+    one question is scored with the choice made on all other questions."""
+    out = np.empty(len(assignment), dtype=float)
+    rng = np.random.default_rng(seed)
+    for b in np.unique(assignment):
+        members = np.flatnonzero(assignment == b)
+        split = np.array_split(rng.permutation(members), folds) if len(members) > 1 else [members]
+        for held_out in split:
+            train = np.zeros(len(assignment), dtype=bool)
+            train[members] = True
+            train[held_out] = False
+            if not train.any():
+                train[:] = True
+                train[held_out] = False
+            if not train.any():
+                raise ValueError("one question in all: nothing to choose on")
+            chosen = best(candidates, train)
+            out[held_out] = candidates[chosen][held_out]
+    return out
 
 
 def matching_budget(curve: Mapping[int, float], target: float) -> float | None:
@@ -98,3 +99,15 @@ def matching_budget(curve: Mapping[int, float], target: float) -> float | None:
             t = (target - a0) / (a1 - a0)
             return 2 ** (math.log2(b0) + t * (math.log2(b1) - math.log2(b0)))
     return None
+
+
+def at_budget(curve: Mapping[int, np.ndarray], budget: float) -> np.ndarray | None:
+    """Per-question outcomes at a budget between measured ones, log2-linear; None outside the measured range."""
+    points = sorted(curve.items())
+    if not points or not points[0][0] <= budget <= points[-1][0]:
+        return None
+    for (b0, a0), (b1, a1) in zip(points, points[1:], strict=False):
+        if b0 <= budget <= b1:
+            t = 0.0 if b1 == b0 else (math.log2(budget) - math.log2(b0)) / (math.log2(b1) - math.log2(b0))
+            return (1 - t) * a0 + t * a1
+    return points[-1][1]

@@ -1,31 +1,40 @@
 """Test-time compute vs a larger model at matched FLOPs (Snell et al. section 7).
 
-    python -m eval.flops_matched --large_policy outputs/arith-tiny/policy-large \\
-        --eval_report outputs/arith-tiny/eval/report.json
+    python -m eval.flops_matched --large_policy outputs/arith-tiny/policy-large --eval_dir outputs/arith-tiny/eval
 
 A model M times larger, pre-trained on the same D_pre tokens, costs 6*M*N*D_pre to train and
 2*M*N*D_inf to serve D_inf tokens. The small model (N parameters) matches that total when it
-spends X times more inference tokens:
+spends X times more inference tokens. The paper leaves the verifier out:
 
     6*N*D_pre + 2*N*X*D_inf = 6*M*N*D_pre + 2*M*N*D_inf   =>   X = M + 3*(M - 1) / R,
 
-with R = D_inf / D_pre (the paper: 0.16, 0.79 and 22). X is a generation budget (one generation
-~ one answer, as for the large model); like the paper, the verifier's FLOPs are left out. As in
-the paper the large model answers greedily (pass@1 at temperature 0), and the comparison is made
-per oracle difficulty bin of `make eval` (the small policy's pass@1): in each bin the small
-model's held-out compute-optimal accuracy at budget X, read off the bin's curve (log2-linear
-between measured budgets), against the large model's greedy accuracy on the same questions.
-An X beyond the largest measured budget is reported as such, never extrapolated.
+with R = D_inf / D_pre (the paper: 0.16, 0.79 and 22). Counting the verifier (N_v parameters)
+reading every generated token (2*N_v per token) and the verifier's extra training V (its backbone's
+training beyond the policy: 6*N_v*D_vb, from `verifier_base`'s train_metrics.json) gives
+
+    X_v = (M + 3*(M - 1) / R - V / (2*N*R*D_pre)) * N / (N + N_v).
+
+Both are shown. As in the paper the large model answers greedily (pass@1 at temperature 0) and the
+comparison is made per oracle difficulty bin of `make eval` (the small policy's pass@1): per
+question, the small model's compute-optimal outcome at budget X (`eval.scaling_analysis`, choices
+made on the validation split; log2-linear between measured budgets) against the large model's
+greedy outcome, as a paired difference with its 95% interval. An X beyond the largest measured
+budget is reported as such, never extrapolated. The large model's per-question outcomes are saved
+beside the report, so the findings can be recomputed without it.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from eval.compute_optimal import at_budget
+from eval.outcomes import Outcomes
+from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
+from eval.stats import Ratio, interval
 from search.checkpoints import load_config, load_policy
 from search.config import UserError, check_model_path, cli, parse_config
 from search.generator import SamplingParams
@@ -43,99 +52,154 @@ def matched_budget(size_ratio: float, inference_to_pretraining: float) -> float:
     return size_ratio + 3 * (size_ratio - 1) / inference_to_pretraining
 
 
-def accuracy_at(curve: Mapping[int, float], budget: float) -> float | None:
-    """The curve's accuracy at `budget`, log2-linear between measured budgets; None outside them."""
-    points = sorted((int(b), a) for b, a in curve.items())
-    if not points or not points[0][0] <= budget <= points[-1][0]:
-        return None
-    for (b0, a0), (b1, a1) in zip(points, points[1:], strict=False):
-        if b0 <= budget <= b1:
-            t = 0.0 if b1 == b0 else (math.log2(budget) - math.log2(b0)) / (math.log2(b1) - math.log2(b0))
-            return a0 + t * (a1 - a0)
-    return points[-1][1]
+def matched_budget_with_verifier(size_ratio: float, ratio: float, policy_params: int, verifier_params: int,
+                                 verifier_training_flops: float, pretraining_tokens: float) -> float:  # fmt: skip
+    """X_v of the module docstring: the verifier's inference and extra training counted."""
+    training = verifier_training_flops / (2 * policy_params * ratio * pretraining_tokens)
+    return (matched_budget(size_ratio, ratio) - training) * policy_params / (policy_params + verifier_params)
 
 
 @dataclass
 class FlopsMatchedConfig:
     large_policy: str = "outputs/arith-tiny/policy-large"  # the larger model, trained on the same data
-    eval_report: str = "outputs/arith-tiny/eval/report.json"  # written by make eval (small model)
+    eval_dir: str = "outputs/arith-tiny/eval"  # make eval's folder (its outcomes.json)
     ratios: str = "0.16,0.79,22"  # R = inference / pre-training tokens (the paper's three regimes)
     pool: str = "all"  # which of make eval's strategy pools the small model chooses from
+    verifier_base: str | None = None  # the verifier's backbone when it is not the policy (its training counted)
     max_new_tokens: int = 160
     batch_size: int = 128
-    out: str | None = None  # default: beside the eval report
+    out: str | None = None  # default: <eval_dir>/flops_matched
 
 
 CONFIG_TYPES = (FlopsMatchedConfig,)
 
 
-def bin_curve(choices: dict) -> dict[int, float]:
-    """A bin's held-out compute-optimal accuracy by budget, from its cross-validated choices."""
-    return {int(g): c["held_out_correct"] / c["questions"] for g, c in choices.items()}
+def train_tokens(checkpoint: str) -> float:
+    """The tokens a checkpoint was trained on, from its train_metrics.json (`training.policy` records them)."""
+    path = Path(checkpoint) / "train_metrics.json"
+    tokens = json.loads(path.read_text()).get("train_tokens") if path.is_file() else None
+    if not tokens:
+        raise UserError(f"{path}: no train_tokens recorded (retrain it with this version of training.policy)")
+    return float(tokens)
 
 
-@cli
-def main(argv: list[str] | None = None) -> dict:
-    (cfg,) = parse_config(CONFIG_TYPES, argv)
-    report_path = Path(cfg.eval_report)
-    if not report_path.is_file():
-        raise UserError(f"eval report not found: {report_path} (run make eval)")
-    report = json.loads(report_path.read_text())
-    oracle = report["binnings"]["oracle"]
-    if cfg.pool not in oracle["pools"]:
-        raise UserError(f"the eval report has no pool {cfg.pool!r}; it has {', '.join(oracle['pools'])}")
-    small, large = report["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
+def large_greedy(cfg: FlopsMatchedConfig, outcomes: Outcomes) -> tuple[dict, int, int]:
+    """The large model's greedy outcome per question of each split ("0"/"1" strings), and both sizes."""
+    small, large = outcomes.meta["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
     fmt = resolve_format(small, PromptConfig())
     try:
         check_compatible(fmt, getattr(load_config(large, "large policy checkpoint"), CONFIG_KEY, None), large)
     except ValueError as err:
         raise UserError(str(err)) from None
-    questions = load_questions(report["dataset"])
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)
-    size_ratio = generator.model.num_parameters() / load_policy(small).num_parameters()
-    greedy = generator.generate([fmt.prompt(q.text) for q in questions], SamplingParams(0.0, 1.0, cfg.max_new_tokens))
-    right = {q.id: answers_match(fmt.extract_answer(g[0].text), q.gold) for q, g in zip(questions, greedy, strict=True)}
-    bins = sorted({int(b) for b in oracle["assignment"].values()})
-    members = {b: [q for q, qb in oracle["assignment"].items() if qb == b] for b in bins}
-    large_by_bin = {b: sum(right[q] for q in members[b]) / len(members[b]) for b in bins}
-    pool = oracle["pools"][cfg.pool]
-    curves = {b: bin_curve(pool["choices"][str(b)]) for b in bins}
-    overall = {int(g): a for g, a in pool["compute_optimal"].items()}
-    rows = []
-    for ratio in (float(r) for r in cfg.ratios.split(",")):
-        budget = matched_budget(size_ratio, ratio)
-        small_by_bin = {b: accuracy_at(curves[b], budget) for b in bins}
-        rows.append({"inference_to_pretraining": ratio, "matched_budget": budget,
-                     "small_compute_optimal": accuracy_at(overall, budget), "small_by_bin": small_by_bin})  # fmt: skip
-    large_accuracy = sum(right.values()) / len(right)
-    result = {"small_policy": small, "large_policy": large, "size_ratio": size_ratio, "questions": len(questions),
-              "pool": cfg.pool, "large_greedy_pass_at_1": large_accuracy, "large_by_bin": large_by_bin,
-              "bin_questions": {b: len(members[b]) for b in bins}, "rows": rows}  # fmt: skip
-    lines = [
-        f"# Test-time compute vs a {size_ratio:.1f}x larger model at matched FLOPs ({len(questions)} questions)",
-        "",
-        f"Large model `{large}`, greedy pass@1 {large_accuracy:.3f}. Small `{small}` with compute-optimal test-time",
-        f"compute (pool `{cfg.pool}`, held out) at X = M + 3(M-1)/R generations per question. Oracle difficulty bins",
-        "of make eval (bin 0 the hardest); a cell reads small / large.",
-        "",
-        "| R | X | all | " + " | ".join(f"bin {b} ({len(members[b])} q)" for b in bins) + " |",
-        "|---:|---:|---:|" + "---:|" * len(bins),
-    ]
-    for r in rows:
-        cells = [f"{r['inference_to_pretraining']:g}", f"{r['matched_budget']:.1f}",
-                 f"{_num(r['small_compute_optimal'])} / {large_accuracy:.3f}"]  # fmt: skip
-        cells += [f"{_num(r['small_by_bin'][b])} / {large_by_bin[b]:.3f}" for b in bins]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "beyond: X is past the largest budget make eval measured (raise max_budget to see it).", ""]
-    out = Path(cfg.out) if cfg.out else report_path.parent / "flops_matched"
+    greedy = {}
+    for name, dataset in outcomes.meta["datasets"].items():
+        questions = {q.id: q for q in load_questions(dataset)}
+        ids = outcomes.splits[name].ids
+        texts = generator.generate([fmt.prompt(questions[i].text) for i in ids],
+                                   SamplingParams(0.0, 1.0, cfg.max_new_tokens))  # fmt: skip
+        greedy[name] = "".join("1" if answers_match(fmt.extract_answer(g[0].text), questions[i].gold) else "0"
+                               for i, g in zip(ids, texts, strict=True))  # fmt: skip
+    return greedy, generator.model.num_parameters(), load_policy(small).num_parameters()
+
+
+def compare(outcomes: Outcomes, greedy: dict, budget: float | None, pool: str, settings: AnalysisSettings,
+            bins: list[int]) -> dict | None:  # fmt: skip
+    """Small (compute-optimal at `budget`) minus large (greedy) on the test questions of `bins` (oracle), with its
+    interval; None when the budget is beyond the measured ones."""
+    test = outcomes.splits["test"]
+    curve = {}
+    for g in sorted({v["generations"] for v in test.results.values()}):
+        found = compute_optimal(outcomes, "oracle", pool, g, settings)
+        if found is not None:
+            curve[g] = found[0]
+    small = at_budget(curve, budget) if budget is not None else None
+    if small is None:
+        return None
+    members = np.isin(difficulty_bins(test, "oracle", settings), bins)
+    large = np.frombuffer(greedy["test"].encode(), dtype=np.uint8) - ord("0")
+    diff = interval(Ratio.mean(small[members]) - Ratio.mean(large[members].astype(float)), settings.seed)
+    return {"small": float(small[members].mean()), "large": float(large[members].mean()), "difference": diff.to_dict()}
+
+
+@cli
+def main(argv: list[str] | None = None) -> dict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    outcomes = Outcomes.load(Path(cfg.eval_dir) / "outcomes.json")
+    report = json.loads((Path(cfg.eval_dir) / "report.json").read_text())
+    if cfg.pool not in report["binnings"]["oracle"]["pools"]:
+        raise UserError(f"the eval has no pool {cfg.pool!r}; it has {', '.join(report['binnings']['oracle']['pools'])}")
+    greedy, large_params, small_params = large_greedy(cfg, outcomes)
+    verifier = outcomes.meta.get("verifier")
+    verifier_params = load_policy_params(verifier) if verifier and verifier != "none" else 0
+    verifier_training = 6 * verifier_params * train_tokens(cfg.verifier_base) if cfg.verifier_base else 0.0
+    settings = AnalysisSettings(**report["settings"])
+    pretraining = train_tokens(outcomes.meta["policy"])
+    result = flops_rows(outcomes, greedy, large_params / small_params, small_params, verifier_params,
+                        verifier_training, pretraining, cfg.ratios, cfg.pool, settings)  # fmt: skip
+    result.update(small_policy=outcomes.meta["policy"], large_policy=cfg.large_policy, large_greedy=greedy,
+                  verifier=verifier, verifier_base=cfg.verifier_base)  # fmt: skip
+    out = Path(cfg.out) if cfg.out else Path(cfg.eval_dir) / "flops_matched"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    out.with_suffix(".md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    out.with_suffix(".md").write_text(flops_markdown(result))
+    print(flops_markdown(result))
     return result
 
 
-def _num(value: float | None) -> str:
-    return "beyond" if value is None else f"{value:.3f}"
+def load_policy_params(path: str) -> int:
+    """Parameters of a verifier checkpoint of this project (a causal LM backbone or a token classifier)."""
+    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
+
+    from search.checkpoints import REWARD_MODEL_KEY, load_model
+
+    head = (getattr(load_config(path, "verifier checkpoint"), REWARD_MODEL_KEY, None) or {}).get("head")
+    auto = AutoModelForCausalLM if head == "likelihood" else AutoModelForTokenClassification
+    return load_model(auto, path, "verifier checkpoint").num_parameters()
+
+
+def flops_rows(outcomes: Outcomes, greedy: dict, size_ratio: float, policy_params: int, verifier_params: int,
+               verifier_training: float, pretraining_tokens: float, ratios: str, pool: str,
+               settings: AnalysisSettings) -> dict:  # fmt: skip
+    """Per R and accounting, X and the small-minus-large comparison on the hardest oracle bin and on the easier
+    bins (the upper three of five)."""
+    groups = {"hardest": [0], "easy_and_medium": list(range(settings.bins - 3, settings.bins))}
+    rows = []
+    for ratio in (float(r) for r in ratios.split(",")):
+        budgets = {"verifier not counted": matched_budget(size_ratio, ratio),
+                   "verifier counted": matched_budget_with_verifier(size_ratio, ratio, policy_params, verifier_params,
+                                                                    verifier_training, pretraining_tokens)}  # fmt: skip
+        for accounting, x in budgets.items():
+            cells = {group: compare(outcomes, greedy, x, pool, settings, members) for group, members in groups.items()}
+            rows.append({"inference_to_pretraining": ratio, "accounting": accounting, "matched_budget": x, **cells})
+    return {"size_ratio": size_ratio, "policy_params": policy_params, "verifier_params": verifier_params,
+            "verifier_training_flops": verifier_training, "pretraining_tokens": pretraining_tokens, "pool": pool,
+            "rows": rows}  # fmt: skip
+
+
+def flops_markdown(result: dict) -> str:
+    lines = [
+        f"# Test-time compute vs a {result['size_ratio']:.1f}x larger model at matched FLOPs",
+        "",
+        f"Small `{result['small_policy']}` with compute-optimal test-time compute (pool `{result['pool']}`,",
+        f"choices made on the eval's choice split) at X generations per question; large `{result['large_policy']}`",
+        "greedy. Verifier",
+        f"`{result['verifier']}` ({result['verifier_params']:,} parameters; extra training "
+        f"{result['verifier_training_flops']:.3g} FLOPs). Cells: small - large [95% interval] on the test questions",
+        "of the hardest oracle bin and of the easier three bins; 'beyond': X past the largest measured budget.",
+        "",
+        "| R | accounting | X | hardest bin | easy and medium bins |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        cells = []
+        for group in ("hardest", "easy_and_medium"):
+            c = r[group]
+            d = None if c is None else c["difference"]
+            cells.append("beyond" if c is None else f"{c['small']:.3f} - {c['large']:.3f} = "
+                         f"{d['estimate']:+.3f} [{d['low']:+.2f}, {d['high']:+.2f}]")  # fmt: skip
+        lines.append(f"| {r['inference_to_pretraining']:g} | {r['accounting']} | {r['matched_budget']:.1f} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

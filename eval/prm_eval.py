@@ -97,7 +97,7 @@ def markdown(report: dict) -> str:
         "| metric | value |",
         "|---|---:|",
         f"| within-question pairwise accuracy ({pairwise['all']['pairs']} pairs; chance 0.5) "
-        f"| {_num(pairwise['all']['accuracy'])} |",
+        f"| {_interval(pairwise['all'].get('interval'))} |",
     ]
     f1 = report.get("first_error_f1")
     if f1 is not None:
@@ -113,8 +113,13 @@ def markdown(report: dict) -> str:
     lines += ["", "## Pairwise accuracy by level", "", "| level | pairs | accuracy |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['pairs']} | {_num(v['accuracy'])} |" for k, v in pairwise["by_level"].items()]
     lines += ["", f"## Best-of-{report['samples_per_question']} accuracy", "", "| selection | accuracy |", "|---|---:|"]
-    lines += [f"| {k} | {v:.3f} |" for k, v in report["best_of_n"].items()]
+    lines += [f"| {k} | {_interval(v)} |" for k, v in report["best_of_n"].items()]
+    lines += ["", "Brackets: 95% interval, paired bootstrap over questions."]
     return "\n".join(lines) + "\n"
+
+
+def _interval(value: dict | None) -> str:
+    return "n/a" if value is None else f"{value['estimate']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
 
 
 def _num(value) -> str:
@@ -135,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         "task": task.name,
         "config": asdict(cfg),
         "test_questions": len(questions),
+        "question_ids": [q.id for q in questions],  # in the order of pairwise.per_question
         "samples_per_question": cfg.samples_per_question,
         "pairwise": pairwise_accuracy(test_groups, verifier.aggregation),
         "best_of_n": best_of_n_accuracy(test_groups),

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from eval.stats import Ratio, interval
 from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from search.verifier import AGGREGATIONS, aggregate
 
@@ -25,19 +28,26 @@ class ScoredSolution:
 
 def pairwise_accuracy(groups: Sequence[Sequence[ScoredSolution]], how: str = "last") -> dict:
     """How often a right solution outscores a wrong one of the SAME question (ties count half):
-    the figure that decides whether a verifier helps search. Overall and per level; a question
-    with no right or no wrong solution has no pair. Chance is 0.5."""
+    the figure that decides whether a verifier helps search. Overall (with its 95% interval over
+    questions) and per level; a question with no right or no wrong solution has no pair. Chance is
+    0.5. `per_question`: [pairs won, pairs] of each group, in order."""
     wins: dict = {}
+    per_question = []
     for group in groups:
         scores = [aggregate(s.step_scores, how) for s in group]
         right = [x for x, s in zip(scores, group, strict=True) if s.correct]
         wrong = [x for x, s in zip(scores, group, strict=True) if not s.correct]
         pairs = [1.0 if r > w else 0.5 if r == w else 0.0 for r in right for w in wrong]
+        per_question.append([sum(pairs), len(pairs)])
         for key in ("all", group[0].level):
             won, total = wins.get(key, (0.0, 0))
             wins[key] = (won + sum(pairs), total + len(pairs))
     table = {str(k): {"accuracy": won / total if total else None, "pairs": total} for k, (won, total) in wins.items()}
-    return {"all": table.pop("all"), "by_level": table}
+    overall = table.pop("all")
+    if overall["pairs"]:
+        won, total = np.array(per_question, dtype=float).T
+        overall["interval"] = interval(Ratio(won, total)).to_dict()
+    return {"all": overall, "by_level": table, "per_question": per_question}
 
 
 def predicted_first_error(step_scores: Sequence[float], threshold: float) -> int | None:
@@ -86,24 +96,28 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def best_of_n_accuracy(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, float]:
-    """Accuracy of each selection rule over questions (each group = one question's N samples).
-
-    A pick is right if it is the answer of a solution the checker marked correct."""
-    hits: dict[str, float] = {"majority": 0, "pass@N (oracle)": 0, "mean pass@1": 0}
+def best_of_n_hits(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, list[float]]:
+    """Per selection rule, each question's outcome (each group = one question's N samples). A pick is right if it
+    is the answer of a solution the checker marked correct; `mean pass@1` is the question's fraction right."""
+    hits: dict[str, list[float]] = {"majority": [], "pass@N (oracle)": [], "mean pass@1": []}
     for how in AGGREGATIONS:
-        hits[f"weighted/{how}"] = hits[f"naive/{how}"] = 0
+        hits[f"weighted/{how}"], hits[f"naive/{how}"] = [], []
     for group in groups:
         answers = [s.answer for s in group]
         right = {s.answer for s in group if s.correct}
-        hits["majority"] += majority_vote(answers) in right
-        hits["pass@N (oracle)"] += bool(right)
-        hits["mean pass@1"] += sum(s.correct for s in group) / len(group)
+        hits["majority"].append(float(majority_vote(answers) in right))
+        hits["pass@N (oracle)"].append(float(bool(right)))
+        hits["mean pass@1"].append(sum(s.correct for s in group) / len(group))
         for how in AGGREGATIONS:
             scores = [aggregate(s.step_scores, how) for s in group]
-            hits[f"weighted/{how}"] += weighted_best_of_n(answers, scores) in right
-            hits[f"naive/{how}"] += naive_best_of_n(answers, scores) in right
-    return {k: v / len(groups) for k, v in hits.items()}
+            hits[f"weighted/{how}"].append(float(weighted_best_of_n(answers, scores) in right))
+            hits[f"naive/{how}"].append(float(naive_best_of_n(answers, scores) in right))
+    return hits
+
+
+def best_of_n_accuracy(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, dict]:
+    """Accuracy of each selection rule over questions, with its 95% interval (`eval.stats`)."""
+    return {k: interval(Ratio.mean(v)).to_dict() for k, v in best_of_n_hits(groups).items()}
 
 
 def _mean(values: Sequence[float | bool]) -> float | None:

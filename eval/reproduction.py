@@ -1,253 +1,423 @@
-"""`make reproduce`'s report: each of Snell et al.'s findings, our figures, and a verdict.
+"""`make reproduce`'s report: each of Snell et al.'s findings as one comparison named before the run,
+its 95% interval, and a verdict.
 
-    python -m eval.reproduction --out docs/reproduction
+    python -m eval.reproduction --config recipes/arith-tiny/reproduce.yaml            # collect, then judge
+    python -m eval.reproduction --bundle docs/reproduction/outcomes.json --out DIR    # judge a committed bundle
 
-Reads what the reproduce chain wrote under outputs/arith-tiny (the PRM evaluations, make eval's
-sweep with the verifier-base PRM, the revision report, the FLOPs-matched comparison) and writes
-`<out>/README.md`, `<out>/findings.json` and the plots. A finding is "reproduced" when our figure
-meets the goal of issue 14 (the paper's claim scaled to the tiny task), otherwise "not
-reproduced", with the figure either way.
+Two verifier tracks run side by side: `paper` (the PRM on the policy itself, trained on Monte-Carlo
+labels only: the paper's setting and the headline) and `strong` (the PRM on the verifier base, the
+policy trained further on reference solutions: a different experiment, whose extra compute the
+FLOPs-matched rows count). The chain's per-question outcomes (both tracks' evaluations with their
+validation and test splits, the PRM evaluations, the revision chains, the larger model's greedy
+answers and the FLOPs figures) are collected into one bundle, `outcomes.json`; every finding is
+computed from it alone, so a committed bundle recomputes findings.json and the table exactly.
+
+A comparison is a paired difference over test questions (`eval.stats`): "reproduced" when its
+interval excludes 0 in the paper's direction, "contradicted" the other way, else "inconclusive".
+Where a family of variants is compared (beam M, lookahead k, the strategy per difficulty bin) the
+member is chosen on the validation questions by the same statistic, then tested once.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from eval.outcomes import Outcomes, SplitOutcomes
+from eval.revision_report import decode_chain
+from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
+from eval.stats import Difference, Ratio, interval
 from search.config import UserError, cli, parse_config
+
+BUNDLE_FORMAT = "ttc-reproduction/1"
+TRACKS = {
+    "paper": "PRM on the policy itself, Monte-Carlo labels only (the paper's setting)",
+    "strong": "PRM on the verifier base: the policy trained further on reference solutions (extra compute)",
+}
 
 
 @dataclass
 class ReproductionConfig:
-    outputs: str = "outputs/arith-tiny"  # where the reproduce chain wrote its results
-    eval_dir: str = "outputs/arith-tiny/reproduce/eval"  # make reproduce's eval folder
-    out: str = "docs/reproduction"
+    paper_eval: str = "outputs/arith-tiny/reproduce/eval-paper"  # make eval's folder with the paper-track PRM
+    strong_eval: str = "outputs/arith-tiny/reproduce/eval-strong"  # ... with the strong-track PRM
+    paper_prm_eval: str = "outputs/arith-tiny/prm/eval/prm_eval.json"
+    strong_prm_eval: str = "outputs/arith-tiny/prm-verifier-base/eval/prm_eval.json"
+    revision_report: str = "outputs/arith-tiny/revision/report/report.json"  # chains on the test questions
+    bundle: str | None = None  # judge this committed bundle instead of collecting the chain's outputs
+    out: str = "outputs/arith-tiny/reproduce/report"
+    readme: str | None = None  # also rewrite the findings table between the markers of this README
+    # the comparisons, fixed before the run
+    vote_budget: int = 16  # weighted best-of-N vs majority voting
+    small_budget: int = 4  # beam vs best-of-N at a small and a large budget
+    large_budget: int = 64
+    lookahead_generations: int = 16  # beam vs lookahead at equal generations
+    efficiency_budget: int = 4  # compute-optimal at this budget vs its baseline at ratio x this budget
+    efficiency_ratio: int = 4
+    revision_budget: int = 16  # sequential vs parallel revisions
+    hard_bins: str = "0,1"  # oracle bins (0: the hardest of five)
+    easy_bins: str = "3,4"
+    ceiling: float = 0.95  # FLOPs-matched easy bins: only those where the larger model is below this on validation
+
+    def __post_init__(self) -> None:
+        if self.small_budget >= self.large_budget or min(self.efficiency_budget, self.efficiency_ratio) < 1:
+            raise ValueError("small_budget must be below large_budget; efficiency budget and ratio >= 1")
+
+    def bins(self, which: str) -> list[int]:
+        return [int(b) for b in getattr(self, f"{which}_bins").split(",")]
 
 
-def _load(path: Path) -> dict:
+CONFIG_TYPES = (ReproductionConfig,)
+
+
+def _load(path: str | Path) -> dict:
+    path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} is missing: run make reproduce (it builds what is missing)")
     return json.loads(path.read_text())
 
 
-def _curve(report: dict, strategy: str, bins: list[dict] | None = None) -> dict[int, float]:
-    """A strategy's accuracy by generation budget, overall or pooled over some bins' rows."""
-    if bins is None:
-        return {int(g): a for g, a in report["curves"].get(strategy, {}).items()}
-    total = sum(row["questions"] for row in bins)
-    budgets = set.intersection(*(set(row["curves"].get(strategy, {})) for row in bins))
-    return {int(g): sum(row["curves"][strategy][g] * row["questions"] for row in bins) / total for g in budgets}
+def collect(cfg: ReproductionConfig) -> dict:
+    """The bundle of per-question outcomes (module docstring) from the reproduce chain's outputs."""
+    tracks = {}
+    for track, eval_dir, prm_eval in (("paper", cfg.paper_eval, cfg.paper_prm_eval),
+                                      ("strong", cfg.strong_eval, cfg.strong_prm_eval)):  # fmt: skip
+        report, prm = _load(Path(eval_dir) / "report.json"), _load(prm_eval)
+        tracks[track] = {
+            "eval": _load(Path(eval_dir) / "outcomes.json"),
+            "settings": report["settings"],
+            "prm": {
+                "per_question": prm["pairwise"]["per_question"],
+                "step_auc": prm.get("step_auc"),
+                "first_error_f1": (prm.get("first_error_f1") or {}).get("f1"),
+            },  # fmt: skip
+            "flops": _load(Path(eval_dir) / "flops_matched.json"),
+        }
+    revisions = _load(cfg.revision_report)
+    return {"format": BUNDLE_FORMAT, "tracks": tracks, "revisions": {"per_question": revisions["per_question"]}}
 
 
-def _best(report: dict, prefix: str, budget: int, bins: list[dict] | None = None) -> tuple[str | None, float | None]:
-    """The best strategy whose name starts with `prefix` at `budget` (overall or in `bins`)."""
-    scored = [(_curve(report, s, bins).get(budget), s) for s in report["curves"] if s.startswith(prefix)]
-    scored = [(a, s) for a, s in scored if a is not None]
-    return (max(scored)[1], max(scored)[0]) if scored else (None, None)
+@dataclass
+class Finding:
+    key: str
+    claim: str  # the paper's claim (section)
+    comparison: str  # what is compared, in words
+    direction: int = 1  # the sign the paper predicts
 
 
-def _efficiency(pool: dict, max_budget: int) -> tuple[int, float, str] | None:
-    """The budget where compute-optimal saves the most generations against the baseline: (budget, ratio, text).
-    Where best-of-N never reaches compute-optimal's accuracy within `max_budget`, the ratio is at least
-    max_budget / budget (a lower bound, written "> ...")."""
-    ratios = []
-    for g, matched in pool.get("baseline_budget_to_match", {}).items():
-        g = int(g)
-        if pool.get("compute_optimal", {}).get(str(g)) is None:
-            continue
-        if matched:
-            ratios.append((g, matched / g, f"{matched / g:.1f}x at budget {g}"))
-        elif g < max_budget:
-            ratios.append(
-                (g, max_budget / g, f"> {max_budget / g:.0f}x at budget {g} (best-of-N still below at {max_budget})")
-            )
-    return max(ratios, key=lambda r: (r[1], -r[0])) if ratios else None
+class Judge:
+    """Computes each finding's interval and verdict on one track's outcomes."""
+
+    def __init__(self, cfg: ReproductionConfig, track: dict, seed: int):
+        self.cfg, self.seed = cfg, seed
+        self.outcomes = Outcomes.from_dict(track["eval"])
+        self.settings = AnalysisSettings(**track["settings"])
+        self.test, self.validation = self.outcomes.splits["test"], self.outcomes.splits["validation"]
+
+    def bins_mask(self, split: SplitOutcomes, bins: list[int]) -> np.ndarray:
+        return np.isin(difficulty_bins(split, "oracle", self.settings), bins)
+
+    def arm(self, split: SplitOutcomes, strategy: str, budget: int, mask: np.ndarray | None = None) -> Ratio:
+        values = split.correct(strategy, budget)
+        return Ratio.mean(values if mask is None else values[mask])
+
+    def family(self, members: list[str], statistic: Callable[[SplitOutcomes, str], Difference | Ratio]) -> str:
+        """The member with the largest statistic on the validation questions."""
+        runnable = [m for m in members if m in self.validation.strategies() and m in self.test.strategies()]
+        if not runnable:
+            raise KeyError(f"none of {members} ran")
+        return max(sorted(runnable), key=lambda m: float(statistic(self.validation, m).value()))
+
+    def at_generations(self, split: SplitOutcomes, prefix: str, generations: int) -> list[tuple[str, int]]:
+        """(strategy, budget N) of the runs of a family that spend `generations`."""
+        return [(s, n) for s in split.strategies() if s.startswith(prefix) for n in split.budgets(s)
+                if split.generations(s, n) == generations]  # fmt: skip
+
+    def compute_optimal(self, kind: str, pool: str, generations: int) -> Ratio:
+        found = compute_optimal(self.outcomes, kind, pool, generations, self.settings)
+        if found is None:
+            raise KeyError(f"no {pool} strategy ran at {generations} generations")
+        return Ratio.mean(found[0])
 
 
-def findings(outputs: Path, eval_dir: Path) -> list[dict]:
-    prm = _load(outputs / "prm/eval/prm_eval.json")
-    prm_vb = _load(outputs / "prm-verifier-base/eval/prm_eval.json")
-    report = _load(eval_dir / "report.json")
-    flops_path = eval_dir / "flops_matched.json"  # optional: the 13.4x policy trains for about an hour
-    flops = json.loads(flops_path.read_text()) if flops_path.is_file() else None
-    revisions = _load(outputs / "revision/report/report.json")
-    budgets = report["budgets"]
-    top = max(b for b in budgets if b <= 16)
-    out = []
+def track_findings(cfg: ReproductionConfig, bundle_track: dict, seed: int) -> list[tuple[Finding, object]]:
+    """(finding, statistic) pairs of one verifier track; a statistic is a `Difference`, or a text where the
+    comparison could not be made (a budget beyond the sweep, a bin at ceiling)."""
+    judge = Judge(cfg, bundle_track, seed)
+    test = judge.test
+    bon, maj = "best_of_n:select=weighted", "best_of_n:select=majority"
+    out: list[tuple[Finding, object]] = []
+    won, pairs = np.array(bundle_track["prm"]["per_question"], dtype=float).reshape(-1, 2).T
+    out.append((Finding("prm_pairwise", "a PRM ranks a question's right solutions above its wrong ones (sec. 5)",
+                        "within-question pairwise accuracy - 0.5 (chance)"),
+                Ratio(won, pairs) - Ratio(0.5 * pairs, pairs)))  # fmt: skip
+    out.append((Finding("weighted_vs_majority", "PRM-weighted best-of-N beats majority voting (sec. 5)",
+                        f"weighted - majority at N={cfg.vote_budget}"),
+                judge.arm(test, bon, cfg.vote_budget) - judge.arm(test, maj, cfg.vote_budget)))  # fmt: skip
+    hard, small, large = cfg.bins("hard"), cfg.small_budget, cfg.large_budget
+    beams = ["beam:m=sqrt", "beam:m=4"]
 
-    def add(finding: str, paper: str, goal: str, ours: str, ok: bool | None) -> None:
-        """`ok` None: not run."""
-        out.append({"finding": finding, "paper": paper, "goal": goal, "ours": ours,
-                    "reproduced": None if ok is None else bool(ok)})  # fmt: skip
+    def beam_ahead_on_hard(split: SplitOutcomes, beam: str) -> Difference:
+        mask = judge.bins_mask(split, hard)
+        return judge.arm(split, beam, small, mask) - judge.arm(split, bon, small, mask)
 
-    for name, e in (("PRM on the verifier base (make reproduce)", prm_vb), ("PRM on the policy (make train-prm)", prm)):
-        pairwise, auc, f1 = e["pairwise"]["all"]["accuracy"], e["step_auc"], e["first_error_f1"]["f1"]
-        add(
-            f"{name} tells a question's solutions apart",
-            "PRM-guided search beats best-of-N",
-            "pairwise >= 0.85, step AUC >= 0.9, first-error F1 >= 0.7",
-            f"pairwise {pairwise:.3f}, AUC {auc:.3f}, F1 {f1:.3f}",
-            pairwise >= 0.85 and auc >= 0.9 and f1 >= 0.7,
-        )
-    weighted, majority = _curve(report, "best_of_n:select=weighted"), _curve(report, "best_of_n:select=majority")
-    add(
-        f"PRM-weighted best-of-{top} beats majority voting",
-        "weighted best-of-N above majority (sec. 5)",
-        "weighted > majority at N=16",
-        f"{weighted[top]:.3f} vs {majority[top]:.3f}",
-        weighted[top] > majority[top],
-    )
-    beam_name, beam = _best(report, "beam", top)
-    add(
-        f"Beam search at N={top} with the trained PRM",
-        "beam search helps most at small budgets (sec. 5)",
-        ">= 0.65",
-        f"{beam:.3f} ({beam_name})",
-        beam >= 0.65,
-    )
-    hard = report["binnings"]["oracle"]["bins"][:2]
-    small = [b for b in budgets if 2 <= b <= 4]
-    pairs = [
-        (b, _best(report, "beam", b, hard), _curve(report, "best_of_n:select=weighted", hard).get(b)) for b in small
-    ]
-    text = "; ".join(f"N={b}: {bm[1]:.3f} vs {bo:.3f}" for b, bm, bo in pairs if bm[1] is not None and bo is not None)
-    add(
-        "Beam search ahead of best-of-N at small budgets on the hard bins",
-        "sec. 5, fig. 3",
-        "beam > weighted best-of-N at N <= 4 on oracle bins 0-1",
-        text or "n/a",
-        any(bm[1] is not None and bo is not None and bm[1] > bo for _, bm, bo in pairs),
-    )
-    easy_levels = [lv for lv in ("1", "2") if lv in revisions.get("by_level", {})]
-    rising = [revisions["by_level"][lv]["steps"] for lv in easy_levels]
-    text = "; ".join(
-        f"level {lv}: " + " -> ".join(f"{r['accuracy']:.2f}" for r in steps[:3])
-        for lv, steps in zip(easy_levels, rising, strict=True)
-    )
-    add(
-        "Revisions improve answers on easy questions",
-        "accuracy rises over revisions (sec. 6, fig. 6)",
-        "accuracy at revision 1 or 2 above the first attempt on levels 1-2",
-        text,
-        all(max(s[1]["accuracy"], s[2]["accuracy"]) > s[0]["accuracy"] for s in rising) if rising else False,
-    )
-    c2i = revisions["correct_to_incorrect_rate"]
-    add(
-        "Revisions rarely break a correct answer",
-        "about 38% correct -> incorrect",
-        "<= 40%",
-        f"{100 * c2i:.1f}%",
-        c2i is not None and c2i <= 0.40,
-    )
-    easiest = report["binnings"]["oracle"]["bins"][-1:]
-    parallel = _curve(report, "revision:l=1:select=weighted", easiest)
-    seq = [(b, _best(report, "revision:l=", b, easiest)) for b in budgets if b > 1]
-    beats = [
-        (b, s, a)
-        for b, (s, a) in seq
-        if a is not None and s != "revision:l=1:select=weighted" and a > parallel.get(b, 1)
-    ]
-    add(
-        "Sequential revisions beat parallel sampling on the easiest questions",
-        "sec. 6, fig. 7",
-        "some budget where a sequential ratio beats l=1 on the easiest oracle bin",
-        "; ".join(f"N={b}: {s} {a:.3f} vs {parallel[b]:.3f}" for b, s, a in beats) or "none",
-        bool(beats),
-    )
+    beam = judge.family(beams, beam_ahead_on_hard)
+    out.append((Finding("beam_small_budget_hard", "beam search beats best-of-N at small budgets on hard questions "
+                        "(sec. 5)", f"{beam} - weighted best-of-N at N={small}, oracle bins {cfg.hard_bins}"),
+                beam_ahead_on_hard(test, beam)))  # fmt: skip
+
+    def gap_shrinks(split: SplitOutcomes, beam: str) -> Difference:
+        return (judge.arm(split, beam, small) - judge.arm(split, bon, small)) - (
+            judge.arm(split, beam, large) - judge.arm(split, bon, large))  # fmt: skip
+
+    beam = judge.family(beams, gap_shrinks)
+    out.append((Finding("beam_gap_shrinks", "beam search's advantage is largest at small budgets (sec. 5)",
+                        f"({beam} - best-of-N) at N={small} minus the same at N={large}"),
+                gap_shrinks(test, beam)))  # fmt: skip
+    g = cfg.lookahead_generations
+    beam_runs = {s: n for s, n in judge.at_generations(judge.validation, "beam", g)}
+    look_runs = {s: n for s, n in judge.at_generations(judge.validation, "lookahead", g)}
+    if beam_runs and look_runs:
+        beam = judge.family(list(beam_runs), lambda split, s: judge.arm(split, s, beam_runs[s]))
+        look = judge.family(list(look_runs), lambda split, s: judge.arm(split, s, look_runs[s]))
+        out.append((Finding("lookahead_below_beam", "lookahead search underperforms beam search at equal "
+                            "generations (sec. 5)", f"{beam} @ N={beam_runs[beam]} - {look} @ N={look_runs[look]} "
+                            f"({g} generations each)"),
+                    judge.arm(test, beam, beam_runs[beam]) - judge.arm(test, look, look_runs[look])))  # fmt: skip
+    b, ratio = cfg.efficiency_budget, cfg.efficiency_ratio
     for kind in ("oracle", "predicted"):
-        search_pool = report["binnings"][kind]["pools"].get("search", {})
-        best = _efficiency(search_pool, max(budgets))
-        add(
-            f"Compute-optimal search ({kind} bins) needs fewer generations than best-of-N",
-            "about 4x (sec. 5)",
-            ">= 4x at some budget, cross-validated",
-            best[2] if best else "never matched",
-            bool(best and best[1] >= 4),
-        )
-    if flops is None:
-        add("FLOPs-matched against a 13.4x larger policy", "small + test-time compute wins on easy questions, "
-            "loses on the hardest (sec. 7)", "small >= the larger model on the easiest bin, below on the hardest",
-            f"not run: {flops_path} is missing (make flops-matched)", None)  # fmt: skip
-        return out
-    easy, hard_bins = str(max(flops["large_by_bin"], key=int)), str(min(flops["large_by_bin"], key=int))
-    for row in flops["rows"]:
-        small_by_bin, large = row["small_by_bin"], flops["large_by_bin"]
-        cell = ", ".join(
-            f"bin {b}: {'beyond' if small_by_bin[b] is None else f'{small_by_bin[b]:.2f}'} vs {large[b]:.2f}"
-            for b in sorted(large, key=int)
-        )
-        loses_hardest = small_by_bin[hard_bins] is None or small_by_bin[hard_bins] < large[hard_bins]
-        name = f"FLOPs-matched at R={row['inference_to_pretraining']:g} (X={row['matched_budget']:.0f})"
-        if row["inference_to_pretraining"] <= 1:
-            measured = small_by_bin[easy] is not None  # X within the sweep's budgets
-            unmeasured = "X beyond the sweep's budgets; the larger model: " + cell.replace("beyond vs ", "")
-            wins_easiest = measured and small_by_bin[easy] >= large[easy]
-            add(name, "small + test-time compute wins on easy questions, loses on the hardest (sec. 7)",
-                f"small >= the {flops['size_ratio']:.1f}x model on the easiest bin, below on the hardest",
-                cell if measured else unmeasured,
-                (wins_easiest and loses_hardest) if measured else None)  # fmt: skip
-        else:
-            add(name, "at R >> 1 pre-training is the better use of compute, above all on hard questions (sec. 7)",
-                f"the {flops['size_ratio']:.1f}x model above small + test-time compute on the hardest bin",
-                cell, loses_hardest)  # fmt: skip
+        out.append((Finding(f"compute_optimal_search_{kind}", f"compute-optimal search matches best-of-N with about "
+                            f"{ratio}x fewer generations (sec. 5)", f"compute-optimal ({kind} bins, chosen on "
+                            f"validation) at {b} generations - weighted best-of-N at {ratio * b}"),
+                    judge.compute_optimal(kind, "search", b) - judge.arm(test, bon, ratio * b)))  # fmt: skip
+    out += flops_findings(cfg, judge, bundle_track["flops"])
     return out
 
 
-VERDICTS = {True: "reproduced", False: "not reproduced", None: "not run"}
+def flops_findings(cfg: ReproductionConfig, judge: Judge, flops: dict) -> list[tuple[Finding, object]]:
+    """FLOPs-matched (sec. 7) from the track's flops figures and the larger model's per-question answers."""
+    from eval.flops_matched import matched_budget, matched_budget_with_verifier
+
+    greedy = {name: np.frombuffer(bits.encode(), dtype=np.uint8) - ord("0")
+              for name, bits in flops["large_greedy"].items()}  # fmt: skip
+    curve = {}
+    for g in sorted({v["generations"] for v in judge.test.results.values()}):
+        found = compute_optimal(judge.outcomes, "oracle", flops["pool"], g, judge.settings)
+        if found is not None:
+            curve[g] = found[0]
+    from eval.compute_optimal import at_budget
+
+    bins = judge.settings.bins
+    val_bins = difficulty_bins(judge.validation, "oracle", judge.settings)
+    easy = [b for b in range(bins - 3, bins) if greedy["validation"][val_bins == b].mean() < cfg.ceiling]
+    hardest = [0]
+    out = []
+    for ratio in sorted({r["inference_to_pretraining"] for r in flops["rows"]}):
+        budgets = {
+            "verifier not counted": matched_budget(flops["size_ratio"], ratio),
+            "verifier counted": matched_budget_with_verifier(
+                flops["size_ratio"], ratio, flops["policy_params"], flops["verifier_params"],
+                flops["verifier_training_flops"], flops["pretraining_tokens"]),
+        }  # fmt: skip
+        claims = [("hardest", hardest, -1)] if ratio > 1 else [("easy", easy, 1), ("hardest", hardest, -1)]
+        for accounting, x in budgets.items():
+            small = at_budget(curve, x)
+            for group, members, direction in claims:
+                below = ",".join(map(str, members)) or "none"
+                easy_text = f"easy oracle bins where the larger model is below {cfg.ceiling} on validation ({below})"
+                where = "the hardest oracle bin" if group == "hardest" else easy_text
+                claim = ("at R >> 1 pre-training wins, above all on hard questions (sec. 7)" if ratio > 1 else
+                         "at R <= 1 small + test-time compute wins on easy questions (sec. 7)" if group == "easy" else
+                         "at R <= 1 the larger model still wins the hardest questions (sec. 7)")  # fmt: skip
+                finding = Finding(f"flops_R{ratio:g}_{group}_{accounting.split()[1]}", claim,
+                                  f"R={ratio:g}, {accounting} (X={x:.1f}): small - {flops['size_ratio']:.1f}x larger "
+                                  f"on {where}", direction)  # fmt: skip
+                mask = np.isin(difficulty_bins(judge.test, "oracle", judge.settings), members)
+                if small is None:
+                    out.append((finding, f"X={x:.1f} beyond the largest budget measured"))
+                elif not mask.any():
+                    out.append((finding, f"the larger model is at ceiling (>= {cfg.ceiling}) on every easy bin"))
+                else:
+                    large = greedy["test"][mask].astype(float)
+                    out.append((finding, Ratio.mean(small[mask]) - Ratio.mean(large)))
+    return out
 
 
-def markdown(rows: list[dict]) -> str:
-    run = [r for r in rows if r["reproduced"] is not None]
-    done = sum(r["reproduced"] for r in run)
-    lines = [
-        "# Reproducing Snell et al. 2024 on the embedded arith task",
-        "",
-        f"`make reproduce` on 2 CPU cores; {done} of {len(run)} findings run reproduced"
-        + (f", {len(rows) - len(run)} not run" if len(run) < len(rows) else "")
-        + ". Figures measured on the",
-        "machine that ran it (seeded, but CPU kernels differ between machines). Goals: issue 14.",
-        "",
-        "| finding | paper | goal | ours | verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['finding']} | {r['paper']} | {r['goal']} | {r['ours']} | {VERDICTS[r['reproduced']]} |")
+def revision_findings(cfg: ReproductionConfig, bundle: dict, seed: int) -> list[tuple[Finding, object]]:
+    """Sec. 6 (the revision model and its ORM; no PRM, so the same on both tracks)."""
+    judge = Judge(cfg, bundle["tracks"]["paper"], seed)
+    test = judge.test
+    chains = {q["id"]: [decode_chain(c) for c in q["chains"]] for q in bundle["revisions"]["per_question"]}
+    length = min(len(c) for q in chains.values() for c in q)
+    ids = list(chains)
+
+    def at(t: int) -> Ratio:
+        return Ratio.mean([np.mean([bool(c[t]) for c in chains[i]]) for i in ids])
+
+    out: list[tuple[Finding, object]] = [(Finding("revision_index_rises", "accuracy rises with the revision index, "
+                                                  "beyond the attempts trained on (sec. 6)",
+                                                  f"accuracy at attempt {length} - at attempt 1 (revision chains)"),
+                                          at(length - 1) - at(0))]  # fmt: skip
+    easy, n = judge.bins_mask(test, cfg.bins("easy")), cfg.revision_budget
+    sequential, parallel = "revision:l=all:select=weighted", "revision:l=1:select=weighted"
+    statistic = judge.arm(test, sequential, n, easy) - judge.arm(test, parallel, n, easy)
+    out.append((Finding("sequential_beats_parallel_easy", "on easy questions purely sequential revisions beat "
+                        "parallel sampling (sec. 6)", f"fully sequential - fully parallel at N={n}, oracle bins "
+                        f"{cfg.easy_bins}"), statistic))  # fmt: skip
+    b, ratio = cfg.efficiency_budget, cfg.efficiency_ratio
+    for kind in ("oracle", "predicted"):
+        out.append((Finding(f"compute_optimal_revisions_{kind}", f"compute-optimal revisions match parallel "
+                            f"best-of-N with about {ratio}x fewer generations (sec. 6)", f"compute-optimal revisions "
+                            f"({kind} bins, chosen on validation) at {b} - parallel at {ratio * b}"),
+                    judge.compute_optimal(kind, "revisions", b) - judge.arm(test, parallel, ratio * b)))  # fmt: skip
+    return out
+
+
+def judged(finding: Finding, statistic: object, seed: int) -> dict:
+    row = {"key": finding.key, "claim": finding.claim, "comparison": finding.comparison,
+           "direction": finding.direction}  # fmt: skip
+    if isinstance(statistic, str):
+        return {**row, "verdict": "not run", "why": statistic}
+    result = interval(statistic, seed)
+    return {**row, **result.to_dict(), "verdict": result.verdict(finding.direction)}
+
+
+def findings(cfg: ReproductionConfig, bundle: dict) -> dict:
+    """Every finding's row per track (module docstring), and the descriptive figures beside them."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        raise UserError(f"not a reproduction bundle (format {bundle.get('format')!r}, expected {BUNDLE_FORMAT!r})")
+    seed = AnalysisSettings(**bundle["tracks"]["paper"]["settings"]).seed
+    rows: dict[str, dict] = {}
+    for track in TRACKS:
+        for finding, statistic in _safely(lambda t=track: track_findings(cfg, bundle["tracks"][t], seed)):
+            rows.setdefault(finding.key, {"claim": finding.claim, "tracks": {}})["tracks"][track] = judged(
+                finding, statistic, seed)  # fmt: skip
+    for finding, statistic in _safely(lambda: revision_findings(cfg, bundle, seed)):
+        rows[finding.key] = {"claim": finding.claim, "tracks": {"both": judged(finding, statistic, seed)}}
+    described = {track: {"step_auc": t["prm"]["step_auc"], "first_error_f1": t["prm"]["first_error_f1"]}
+                 for track, t in bundle["tracks"].items()}  # fmt: skip
+    return {"tracks": TRACKS, "findings": rows, "described": described}
+
+
+def _safely(make: Callable[[], list]) -> list:
+    try:
+        return make()
+    except KeyError as err:
+        raise UserError(f"the bundle lacks a run a finding needs: {err.args[0]}") from None
+
+
+VERDICT_MARK = {"reproduced": "reproduced", "contradicted": "**contradicted**", "inconclusive": "inconclusive",
+                "not run": "not run"}  # fmt: skip
+
+
+def table(result: dict) -> str:
+    """The findings table (README and docs): one row per finding, a column per track."""
+    lines = ["| the paper's claim | comparison (test questions) | paper track | strong track |", "|---|---|---|---|"]
+    for row in result["findings"].values():
+        tracks = row["tracks"]
+        if "both" in tracks:
+            cells, comparison = [_cell(tracks["both"])] * 2, tracks["both"]["comparison"]
+        else:
+            cells = [_cell(tracks.get(t)) for t in ("paper", "strong")]
+            comparison = next(iter(tracks.values()))["comparison"]
+        lines.append(f"| {row['claim']} | {comparison} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
-PLOTS = {  # copied next to the report: source (relative to outputs) -> name
-    "reproduce/eval/accuracy_vs_budget.png": "accuracy_vs_budget.png",
-    "reproduce/eval/accuracy_by_bin.png": "accuracy_by_bin.png",
-    "reproduce/eval/compute_optimal.png": "compute_optimal.png",
-    "reproduce/eval/efficiency.png": "efficiency.png",
-    "revision/report/accuracy_by_step.png": "revision_accuracy_by_step.png",
-}
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    if row["verdict"] == "not run":
+        return f"not run ({row['why']})"
+    return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {VERDICT_MARK[row['verdict']]}"
+
+
+def counts(result: dict) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for row in result["findings"].values():
+        for track, judged_row in row["tracks"].items():
+            for t in ("paper", "strong") if track == "both" else (track,):
+                out.setdefault(t, {}).setdefault(judged_row["verdict"], 0)
+                out[t][judged_row["verdict"]] += 1
+    return out
+
+
+def markdown(result: dict) -> str:
+    summary = "; ".join(f"{track} track: " + ", ".join(f"{n} {v}" for v, n in sorted(c.items()))
+                        for track, c in counts(result).items())  # fmt: skip
+    described = result["described"]
+    lines = [
+        "# Reproducing Snell et al. 2024 on the embedded arith task",
+        "",
+        f"`make reproduce` on 2 CPU cores. {summary}.",
+        "",
+        "Each finding is one comparison named before the run (recipes/arith-tiny/reproduce.yaml), measured on the",
+        "test questions as a paired difference with its 95% interval (bootstrap over questions; a question's",
+        "sampling seeds and chains stay with it). Verdict: reproduced when the interval excludes 0 in the paper's",
+        "direction, contradicted when it excludes 0 the other way, else inconclusive. Where variants compete (beam",
+        "M, lookahead k, the strategy per difficulty bin) the member was chosen on the validation questions.",
+        "",
+        *(f"- **{track} track**: {text}." for track, text in result["tracks"].items()),
+        "",
+        table(result),
+        "Figures beside the verdicts: step AUC "
+        + ", ".join(f"{t} {_num(d['step_auc'])}" for t, d in described.items())
+        + "; first-error F1 "
+        + ", ".join(f"{t} {_num(d['first_error_f1'])}" for t, d in described.items())
+        + ".",
+        "A finding's `detectable` in findings.json is the smallest true difference its questions would detect",
+        "(80% power, two-sided 5%). Rebuild this page from the committed outcomes: `python -m eval.reproduction",
+        "--bundle docs/reproduction/outcomes.json --out docs/reproduction`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+README_START, README_END = "<!-- findings:start -->", "<!-- findings:end -->"
+
+
+def readme_block(result: dict) -> str:
+    return f"{README_START}\n{table(result)}{README_END}"
+
+
+def update_readme(path: Path, result: dict) -> None:
+    """Replace the findings table between the README's markers (generated, never typed by hand)."""
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise UserError(f"{path}: no {README_START} ... {README_END} markers to put the findings table between")
+    head, rest = text.split(README_START, 1)
+    path.write_text(head + readme_block(result) + rest.split(README_END, 1)[1])
 
 
 @cli
-def main(argv: list[str] | None = None) -> list[dict]:
-    (cfg,) = parse_config([ReproductionConfig], argv)
-    outputs, out = Path(cfg.outputs), Path(cfg.out)
-    rows = findings(outputs, Path(cfg.eval_dir))
+def main(argv: list[str] | None = None) -> dict:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    out = Path(cfg.out)
+    bundle = _load(cfg.bundle) if cfg.bundle else collect(cfg)
+    result = findings(cfg, bundle)
     out.mkdir(parents=True, exist_ok=True)
-    for source, name in PLOTS.items():
-        if (outputs / source).is_file():
-            shutil.copy(outputs / source, out / name)
-    for source in (
-        "reproduce/eval/report.md",
-        "reproduce/eval/flops_matched.md",
-        "revision/report/report.md",
-        "prm/eval/prm_eval.md",
-        "prm-verifier-base/eval/prm_eval.md",
-    ):
-        if (outputs / source).is_file():
-            shutil.copy(outputs / source, out / source.replace("/", "_").replace("reproduce_eval_", ""))
-    (out / "findings.json").write_text(json.dumps(rows, indent=2))
-    (out / "README.md").write_text(markdown(rows))
-    print(markdown(rows))
-    return rows
+    if not cfg.bundle or Path(cfg.bundle).resolve() != (out / "outcomes.json").resolve():
+        (out / "outcomes.json").write_text(json.dumps(bundle, separators=(",", ":")) + "\n")
+    if not cfg.bundle:  # the chain's reports and plots beside the verdicts
+        for track, folder in (("paper", cfg.paper_eval), ("strong", cfg.strong_eval)):
+            for name in ("report.md", "flops_matched.md", "accuracy_vs_budget.png", "accuracy_by_bin.png",
+                         "compute_optimal.png", "efficiency.png"):  # fmt: skip
+                if (Path(folder) / name).is_file():
+                    shutil.copy(Path(folder) / name, out / f"{track}_{name}")
+    (out / "findings.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "README.md").write_text(markdown(result))
+    if cfg.readme:
+        update_readme(Path(cfg.readme), result)
+    print(markdown(result))
+    return result
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from eval.stats import Ratio, interval
 from search.config import UserError, check_model_path, cli, parse_config
 from search.generator import check_sampling
 from search.grading import answers_match
@@ -87,6 +89,30 @@ def chain_statistics(chains: Sequence[Sequence[bool | None]]) -> dict:
     }
 
 
+def encode_chain(verdicts: Sequence[bool | None]) -> str:
+    """A graded chain as text: 1 correct, 0 incorrect, - no answer, one character per attempt."""
+    return "".join("-" if v is None else "1" if v else "0" for v in verdicts)
+
+
+def decode_chain(text: str) -> list[bool | None]:
+    return [None if c == "-" else c == "1" for c in text]
+
+
+def chain_intervals(per_question: Sequence[dict]) -> dict:
+    """95% intervals over questions (a question's chains stay with it): the accuracy at each attempt, and the
+    correct -> incorrect and incorrect -> correct rates."""
+    chains = [[decode_chain(c) for c in q["chains"]] for q in per_question]
+    length = max(len(c) for q in chains for c in q)
+    accuracy = [interval(Ratio.mean([np.mean([bool(c[t]) for c in q if len(c) > t] or [0.0]) for q in chains]))
+                .to_dict() for t in range(length)]  # fmt: skip
+    flips = [chain_statistics(q) for q in chains]
+    rates = {}
+    for key, base in (("correct_to_incorrect", "was_correct"), ("incorrect_to_correct", "was_incorrect")):
+        num, den = np.array([f[key] for f in flips], float), np.array([f[base] for f in flips], float)
+        rates[key] = interval(Ratio(num, den)).to_dict() if den.sum() else None
+    return {"accuracy_by_step": accuracy, **rates}
+
+
 def _rate(count: int, total: int) -> float | None:
     return count / total if total else None
 
@@ -98,14 +124,17 @@ def report_markdown(stats: dict, title: str) -> str:
         f"{stats['chains']} chains. Of the answers that were correct, the next answer of the chain was incorrect "
         f"{_pct(stats['correct_to_incorrect_rate'])} of the time; of the incorrect ones, the next was correct "
         f"{_pct(stats['incorrect_to_correct_rate'])}. Chains with a correct answer somewhere: "
-        f"{_pct(stats['any_correct'])}; correct at their last step: {_pct(stats['last_correct'])}.",
+        f"{_pct(stats['any_correct'])}; correct at their last step: {_pct(stats['last_correct'])}."
+        + _flip_intervals(stats.get("intervals")),
         "",
-        "| step | attempts | answered | accuracy | correct -> incorrect | incorrect -> correct |",
+        "| step | attempts | answered | accuracy [95% interval] | correct -> incorrect | incorrect -> correct |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in stats["steps"]:
+    bands = (stats.get("intervals") or {}).get("accuracy_by_step") or [None] * len(stats["steps"])
+    for r, band in zip(stats["steps"], bands, strict=True):
+        accuracy = f"{r['accuracy']:.3f}" + ("" if band is None else f" [{band['low']:.3f}, {band['high']:.3f}]")
         lines.append(
-            f"| {r['step']} | {r['attempts']} | {r['answered']} | {r['accuracy']:.3f} "
+            f"| {r['step']} | {r['attempts']} | {r['answered']} | {accuracy} "
             f"| {r['correct_to_incorrect']}/{r['was_correct']} | {r['incorrect_to_correct']}/{r['was_incorrect']} |"
         )
     if stats.get("by_level"):
@@ -115,6 +144,14 @@ def report_markdown(stats: dict, title: str) -> str:
         for level, s in stats["by_level"].items():
             lines.append(f"| {level} | " + " | ".join(f"{r['accuracy']:.2f}" for r in s["steps"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _flip_intervals(intervals: dict | None) -> str:
+    if not intervals or not intervals.get("correct_to_incorrect"):
+        return ""
+    c2i = intervals["correct_to_incorrect"]
+    band = f"{_pct(c2i['estimate'])} [{_pct(c2i['low'])}, {_pct(c2i['high'])}]"
+    return f" Correct -> incorrect with its 95% interval over questions: {band}."
 
 
 def _pct(value: float | None) -> str:
@@ -153,22 +190,27 @@ def main(argv: list[str] | None = None) -> dict:
     settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
     graded: list[list[bool | None]] = []
     levels: list = []
+    per_question: list[dict] = []
     for start in tqdm(range(0, len(questions), cfg.chunk_size), desc="revision chains", unit="chunk"):
         chunk = questions[start : start + cfg.chunk_size]
         sampled = sample_revision_chains(
             [q.text for q in chunk], reviser, None, fmt, settings, cfg.chains, cfg.length, cfg.seed
         )
         for question, chains in zip(chunk, sampled, strict=True):
+            mine = []
             for chain in chains.chains:
                 answers = [a.candidate.answer for a in chain]
                 graded.append([None if a is None else answers_match(a, question.gold) for a in answers])
                 levels.append(question.level)
+                mine.append(encode_chain(graded[-1]))
+            per_question.append({"id": question.id, "level": question.level, "chains": mine})
     if not graded:
         raise UserError(f"{cfg.dataset}: no questions")
     stats = chain_statistics(graded)
     by_level = {str(level): chain_statistics([g for g, lv in zip(graded, levels, strict=True) if lv == level])
                 for level in sorted(set(levels), key=str)}  # fmt: skip
-    stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions), by_level=by_level)
+    stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions), by_level=by_level,
+                 intervals=chain_intervals(per_question), per_question=per_question)  # fmt: skip
     out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.revision_model) / "report"
     out.mkdir(parents=True, exist_ok=True)
     title = f"Revision chains of {cfg.revision_model} ({len(questions)} questions x {cfg.chains} chains)"

@@ -97,15 +97,18 @@ class RunConfig(RuntimeConfig):
     out: str = "outputs/arith-tiny/search"
     limit: int | None = None  # only the first `limit` questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
+    max_generations: int | None = None  # skip (strategy, budget) pairs that spend more (lookahead spends N*(k+1))
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.limit is not None and self.limit < 1 or self.chunk_size < 1:
             raise ValueError("limit (or null: all) and chunk_size must be >= 1")
+        if self.max_generations is not None and self.max_generations < 1:
+            raise ValueError("max_generations must be >= 1 (or null: no cap)")
 
 
 # settings that decide how fast or which rows, not what a row holds
-NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets")
+NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets", "max_generations")
 
 
 def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
@@ -169,6 +172,8 @@ def run_config(cfg: RunConfig) -> Path:
         for budget in budgets:
             try:
                 runtime.check(spec, budget)
+                if cfg.max_generations is not None and spec.generations(budget) > cfg.max_generations:
+                    raise ValueError(f"spends {spec.generations(budget)} generations, over max_generations")
                 runnable.append((spec, budget))
             except ValueError as err:
                 skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
@@ -192,10 +197,10 @@ def _write_results(cfg: RunConfig, runtime: Runtime, questions: list[Question], 
     with results.open("a") as sink:
         for chunk in tqdm(chunks, desc="search", unit="chunk"):
             todo = [(s, b) for s, b in runnable if any((q.id, str(s), b) not in done for q in chunk)]
-            for spec in dict.fromkeys(s for s, _ in todo):  # one sweep per spec: best-of-N budgets share samples
-                spec_budgets = [b for s, b in todo if s == spec]
-                swept = runtime.sweep([spec], [q.text for q in chunk], spec_budgets, cfg.seed)
-                for budget in spec_budgets:
+            for group in _sweep_groups(todo):  # best-of-N specs (any selection, any budget) share one set of samples
+                group_budgets = sorted({b for s, b in todo if s in group})
+                swept = runtime.sweep(group, [q.text for q in chunk], group_budgets, cfg.seed)
+                for spec, budget in [(s, b) for s, b in todo if s in group]:
                     for question, result in zip(chunk, swept[(str(spec), budget)], strict=True):
                         if (question.id, str(spec), budget) not in done:
                             sink.write(json.dumps(result_row(runtime, question, spec, budget, result)) + "\n")
@@ -205,6 +210,14 @@ def _write_results(cfg: RunConfig, runtime: Runtime, questions: list[Question], 
                         sink.write(json.dumps(row) + "\n")
             sink.flush()
     return results
+
+
+def _sweep_groups(todo: list[tuple[StrategySpec, int]]) -> list[list[StrategySpec]]:
+    """The specs to sweep together: all best-of-N specs in one group (their samples are the same), every other
+    spec alone."""
+    specs = list(dict.fromkeys(s for s, _ in todo))
+    best_of_n = [s for s in specs if s.name == "best_of_n"]
+    return ([best_of_n] if best_of_n else []) + [[s] for s in specs if s.name != "best_of_n"]
 
 
 def _compute_optimal_rows(

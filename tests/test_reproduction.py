@@ -1,71 +1,106 @@
-"""`make reproduce`'s report: verdicts from the chain's JSON outputs, and a finding not run is said so."""
+"""`make reproduce`'s verdicts: computed from a bundle of per-question outcomes, each from a paired interval."""
 
 import json
 
+import numpy as np
+import pytest
+
 from eval import reproduction
+from eval.outcomes import Outcomes, SplitOutcomes, label
+from tests.conftest import ROOT
+
+BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 
 
-def write(path, record):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+def split(n: int, accuracy: dict, seeds: int, rng) -> SplitOutcomes:
+    """Questions of rising difficulty value; `accuracy[strategy]` maps a budget to a success probability."""
+    results = {}
+    for strategy, by_budget in accuracy.items():
+        for budget, p in by_budget.items():
+            k = 4 if strategy.startswith("lookahead") else 1
+            bits = {str(s): "".join("1" if rng.random() < p else "0" for _ in range(n)) for s in range(seeds)}
+            results[label(strategy, budget)] = {"generations": budget * k, "seeds": bits}
+    values = list(np.linspace(0, 1, n))
+    return SplitOutcomes([f"q{i}" for i in range(n)], [1 + i % 8 for i in range(n)], values, values, results)
 
 
-def chain_outputs(root, pairwise=0.9, c2i=0.3, match_at_4=None):
-    prm = {"pairwise": {"all": {"accuracy": pairwise}}, "step_auc": 0.95, "first_error_f1": {"f1": 0.75}}
-    write(root / "prm/eval/prm_eval.json", prm)
-    write(root / "prm-verifier-base/eval/prm_eval.json", prm)
-    curves = {"best_of_n:select=weighted": {"1": 0.2, "4": 0.3, "16": 0.4},
-              "best_of_n:select=majority": {"1": 0.2, "4": 0.25, "16": 0.3},
-              "beam:m=4": {"4": 0.5, "16": 0.7},
-              "revision:l=1:select=weighted": {"1": 0.2, "4": 0.3, "16": 0.4},
-              "revision:l=4:select=weighted": {"4": 0.35, "16": 0.38}}  # fmt: skip
-    bins = [{"questions": 10, "curves": curves}, {"questions": 10, "curves": curves}]
-    # best-of-N's budget to reach compute-optimal's accuracy; None: not within the largest budget (16)
-    pools = {"search": {"compute_optimal": {"1": 0.2, "4": 0.45, "16": 0.6},
-                        "baseline_budget_to_match": {"1": 1, "4": match_at_4, "16": None}}}  # fmt: skip
-    binning = {"bins": bins, "pools": pools}
-    write(root / "reproduce/eval/report.json",
-          {"budgets": [1, 4, 16], "curves": curves, "binnings": {"oracle": binning, "predicted": binning}})  # fmt: skip
-    steps = [{"accuracy": 0.5}, {"accuracy": 0.6}, {"accuracy": 0.55}]
-    write(root / "revision/report/report.json",
-          {"by_level": {"1": {"steps": steps}, "2": {"steps": steps}}, "correct_to_incorrect_rate": c2i})  # fmt: skip
+def track(beam_edge: float, n: int = 400, seed: int = 0) -> dict:
+    """A track whose beam search leads best-of-N by `beam_edge` at every budget."""
+    rng = np.random.default_rng(seed)
+    accuracy = {
+        "best_of_n:select=weighted": {b: 0.3 for b in BUDGETS},
+        "best_of_n:select=majority": {b: 0.3 for b in BUDGETS},
+        "beam:m=4": {b: 0.3 + beam_edge for b in BUDGETS if b >= 4},
+        "beam:m=sqrt": {b: 0.3 for b in (1, 4, 16, 64)},
+        "lookahead:m=4:k=3": {4: 0.3},
+        "revision:l=1:select=weighted": {b: 0.3 for b in BUDGETS},
+        "revision:l=all:select=weighted": {b: 0.3 for b in BUDGETS},
+    }
+    outcomes = Outcomes({"validation": split(n // 2, accuracy, 1, rng), "test": split(n, accuracy, 2, rng)})
+    greedy = {name: "1" * len(s.ids) for name, s in outcomes.splits.items()}  # the larger model: always right
+    flops = {"pool": "all", "size_ratio": 13.4, "policy_params": 10**6, "verifier_params": 10**6,
+             "verifier_training_flops": 0.0, "pretraining_tokens": 10**6, "large_greedy": greedy,
+             "rows": [{"inference_to_pretraining": r} for r in (0.16, 0.79, 22)]}  # fmt: skip
+    prm = {"per_question": [[3.0, 4.0]] * n, "step_auc": 0.9, "first_error_f1": 0.7}
+    return {"eval": outcomes.to_dict(), "settings": {"bins": 5, "folds": 2, "baseline": "best_of_n:select=weighted",
+            "seed": 0}, "prm": prm, "flops": flops}  # fmt: skip
 
 
-def test_verdicts_follow_the_goals_and_a_missing_flops_comparison_is_not_run(tmp_path):
-    chain_outputs(tmp_path / "outputs")
-    rows = reproduction.main(["--outputs", str(tmp_path / "outputs"), "--eval_dir",
-                              str(tmp_path / "outputs/reproduce/eval"), "--out", str(tmp_path / "docs")])  # fmt: skip
-    verdicts = {r["finding"]: r["reproduced"] for r in rows}
-    assert verdicts["PRM on the policy (make train-prm) tells a question's solutions apart"] is True
-    assert verdicts["PRM-weighted best-of-16 beats majority voting"] is True
-    assert verdicts["Beam search at N=16 with the trained PRM"] is True
-    assert verdicts["Revisions rarely break a correct answer"] is True
-    # best-of-N still below at 16 where compute-optimal spends 4: at least 4x
-    assert verdicts["Compute-optimal search (oracle bins) needs fewer generations than best-of-N"] is True
-    assert verdicts["FLOPs-matched against a 13.4x larger policy"] is None
-    readme = (tmp_path / "docs/README.md").read_text()
-    assert "1 not run" in readme and "| not run |" in readme
-    assert json.loads((tmp_path / "docs/findings.json").read_text()) == rows
+def bundle(beam_edge: float) -> dict:
+    chains = [{"id": f"q{i}", "level": 1, "chains": ["0011", "0111"]} for i in range(100)]
+    return {"format": reproduction.BUNDLE_FORMAT, "tracks": {"paper": track(beam_edge), "strong": track(0.0, seed=1)},
+            "revisions": {"per_question": chains}}  # fmt: skip
 
 
-def test_a_weak_prm_and_a_breaking_reviser_are_not_reproduced(tmp_path):
-    chain_outputs(tmp_path / "outputs", pairwise=0.6, c2i=0.8, match_at_4=8)
-    rows = reproduction.findings(tmp_path / "outputs", tmp_path / "outputs/reproduce/eval")
-    verdicts = {r["finding"]: r["reproduced"] for r in rows}
-    assert verdicts["PRM on the policy (make train-prm) tells a question's solutions apart"] is False
-    assert verdicts["Revisions rarely break a correct answer"] is False
-    assert verdicts["Compute-optimal search (oracle bins) needs fewer generations than best-of-N"] is False  # 2x
+def verdicts(result: dict, track_name: str = "paper") -> dict:
+    return {k: (r["tracks"].get(track_name) or r["tracks"]["both"])["verdict"] for k, r in result["findings"].items()}
 
 
-def test_flops_matched_rows_are_judged_by_their_regime(tmp_path):
-    chain_outputs(tmp_path / "outputs")
-    rows = [
-        {"inference_to_pretraining": 0.79, "matched_budget": 60.5, "small_by_bin": {"0": None, "1": None}},
-        {"inference_to_pretraining": 22, "matched_budget": 15.1, "small_by_bin": {"0": 0.1, "1": 0.9}},
-    ]
-    write(tmp_path / "outputs/reproduce/eval/flops_matched.json",
-          {"size_ratio": 13.4, "large_by_bin": {"0": 0.5, "1": 0.95}, "rows": rows})  # fmt: skip
-    found = reproduction.findings(tmp_path / "outputs", tmp_path / "outputs/reproduce/eval")
-    verdicts = {r["finding"]: r["reproduced"] for r in found}
-    assert verdicts["FLOPs-matched at R=0.79 (X=60)"] is None  # X beyond the curves: not measured
-    assert verdicts["FLOPs-matched at R=22 (X=15)"] is True  # the larger model ahead on the hardest bin
+def test_verdicts_come_from_paired_intervals():
+    result = reproduction.findings(reproduction.ReproductionConfig(), bundle(beam_edge=0.3))
+    paper, strong = verdicts(result, "paper"), verdicts(result, "strong")
+    assert paper["prm_pairwise"] == "reproduced"  # 0.75 of pairs, every question
+    assert paper["weighted_vs_majority"] == "inconclusive"  # the same accuracy: noise either way
+    assert paper["beam_small_budget_hard"] == "reproduced" and strong["beam_small_budget_hard"] == "inconclusive"
+    assert paper["beam_gap_shrinks"] == "inconclusive"  # the same lead at every budget: no shrinking
+    assert paper["lookahead_below_beam"] == "reproduced"  # beam:m=4 chosen on validation over beam:m=sqrt
+    assert paper["revision_index_rises"] == "reproduced"  # 0 at the first attempt, 1 at the last
+    assert paper["sequential_beats_parallel_easy"] == "inconclusive"
+    # the larger model is always right: at ceiling on every easy bin, and it wins the hardest
+    assert paper["flops_R22_hardest_counted"] == "reproduced" and paper["flops_R0.16_easy_counted"] == "not run"
+    row = result["findings"]["lookahead_below_beam"]["tracks"]["paper"]
+    assert row["comparison"].startswith("beam:m=4 @ N=16 - lookahead:m=4:k=3 @ N=4")
+    assert row["low"] > 0 and row["detectable"] > 0 and row["questions"] == 400
+
+
+def test_a_bundle_recomputes_its_findings_exactly(tmp_path):
+    cfg = ["--out", str(tmp_path / "a")]
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle(beam_edge=0.3)))
+    first = reproduction.main(["--bundle", str(tmp_path / "bundle.json"), *cfg])
+    again = reproduction.main(["--bundle", str(tmp_path / "a/outcomes.json"), "--out", str(tmp_path / "b")])
+    assert first == again and (tmp_path / "a/findings.json").read_text() == (tmp_path / "b/findings.json").read_text()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{reproduction.README_START}\nold\n{reproduction.README_END}\nrest\n")
+    reproduction.main(["--bundle", str(tmp_path / "bundle.json"), "--out", str(tmp_path / "c"), "--readme",
+                       str(readme)])  # fmt: skip
+    assert readme.read_text() == f"intro\n{reproduction.readme_block(first)}\nrest\n"
+
+
+def test_a_bundle_without_a_run_a_finding_needs_is_one_line(tmp_path, capsys):
+    broken = bundle(0.0)
+    del broken["tracks"]["paper"]["eval"]["splits"]["test"]["results"]["best_of_n:select=majority @ N=16"]
+    (tmp_path / "b.json").write_text(json.dumps(broken))
+    with pytest.raises(SystemExit):
+        reproduction.main(["--bundle", str(tmp_path / "b.json"), "--out", str(tmp_path / "o")])
+    assert "lacks a run a finding needs" in capsys.readouterr().err
+
+
+COMMITTED = ROOT / "docs/reproduction"
+
+
+@pytest.mark.skipif(not (COMMITTED / "outcomes.json").is_file(), reason="no committed reproduction yet")
+def test_the_committed_outcomes_recompute_the_committed_findings_and_the_readme_table(tmp_path):
+    result = reproduction.main(["--config", str(ROOT / "recipes/arith-tiny/reproduce.yaml"), "--bundle",
+                                str(COMMITTED / "outcomes.json"), "--out", str(tmp_path)])  # fmt: skip
+    assert (tmp_path / "findings.json").read_text() == (COMMITTED / "findings.json").read_text()
+    assert reproduction.readme_block(result) in (ROOT / "README.md").read_text()

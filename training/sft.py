@@ -46,8 +46,10 @@ def build_sft_dataset(
 def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Dataset) -> tuple[Trainer, dict]:
     """Train (resumable), evaluate and save the model to `args.output_dir`.
 
-    Returns the trainer and the final metrics; the caller writes what travels with the model.
+    Returns the trainer and the final metrics (with `train_tokens`, the non-padding tokens trained on: the
+    FLOPs accounting of `eval.flops_matched` reads it); the caller writes what travels with the model.
     """
+    args.include_num_input_tokens_seen = "non_padding"
     trainer = Trainer(
         model=model,
         args=args,
@@ -57,7 +59,7 @@ def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Data
         processing_class=tokenizer,
     )
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
-    metrics = trainer.evaluate()
+    metrics = {**trainer.evaluate(), "train_tokens": trainer.state.num_input_tokens_seen}
     trainer.save_model(str(args.output_dir))
     if trainer.is_world_process_zero():
         write_checksums(args.output_dir)
