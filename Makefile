@@ -26,7 +26,7 @@ SMOL := outputs/smollm2
 
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
 	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
-	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched \
+	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched gpu-check \
 	train-verifier-base reproduce smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
 
 $(STAMP): pyproject.toml Makefile
@@ -177,6 +177,12 @@ bench-prm-score: | $(PRM)/model.safetensors
 # Beam search (M=4) against best-of-16 on the same questions, re-reading prefixes and reusing them.
 bench-search: | $(PRM)/model.safetensors
 	$(PY) -m bench.search --policy $(POLICY) --verifier $(PRM) $(ARGS)
+# The device check for a lent GPU (bench/gpu_check.py, docs/measured.md): training, scoring, generation and search
+# throughput, MFU and memory on Qwen2.5-1.5B/7B-like configs with random weights. That machine has no .venv and no
+# package index: there, from the repo root, `python3 -m bench.gpu_check --out $OUT --budget_s 420`. Here: tiny
+# configs on the CPU (seconds), as tests/test_gpu_check.py runs it.
+gpu-check: install
+	$(PY) -m bench.gpu_check --tiny $(ARGS)
 
 # ---- the paper's findings from trained checkpoints (docs/reproduction/README.md; resumable) -----------------------
 # Two verifier tracks (the PRM on the policy itself; the PRM on the verifier base), choices made on 10 validation

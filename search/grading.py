@@ -31,8 +31,6 @@ import time
 from collections.abc import Sequence
 from fractions import Fraction
 
-from math_verify import parse, verify
-
 TIMEOUT_S = 5
 MAX_ANSWER_CHARS = 256
 GROUPING_BUDGET_S = 10.0
@@ -88,6 +86,8 @@ def extract_answer(text: str) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # voting compares each answer with several others
 def _parsed(answer: str, timeout_s: int):
+    from math_verify import parse
+
     text = answer if "$" in answer or "\\boxed" in answer else f"${answer}$"
     return parse(text, parsing_timeout=timeout_s)
 
@@ -104,6 +104,10 @@ def answers_match(answer: str | None, gold: str, timeout_s: int = TIMEOUT_S) -> 
     na, ng = _number(a), _number(g)
     if na is not None and ng is not None:
         return na == ng
+    # imported here, outside the try (a missing grader is an error, not a mismatch): rendering and
+    # scoring steps need no grader, and a machine without math-verify (a lent GPU: bench/gpu_check.py) runs them
+    from math_verify import verify
+
     try:
         parsed_gold, parsed_answer = _parsed(g, timeout_s), _parsed(a, timeout_s)
         if {_kind(parsed_gold), _kind(parsed_answer)} == {"set", "ordered"}:

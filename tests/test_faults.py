@@ -208,8 +208,8 @@ def _custom_code_checkpoint(tiny_policy, tmp_path):
     folder = tmp_path / "custom"
     shutil.copytree(tiny_policy, folder)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="evil", architectures=["EvilForCausalLM"],
-                  auto_map={"AutoConfig": "modeling_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.Evil"})  # fmt: skip
+    auto_map = {"AutoConfig": "modeling_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.Evil"}
+    config.update(model_type="evil", architectures=["EvilForCausalLM"], auto_map=auto_map)
     (folder / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "code-ran"
     (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")

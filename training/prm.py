@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from datasets import DatasetDict
 from transformers import (
     AutoModelForTokenClassification,
@@ -48,12 +47,12 @@ from search.config import UserError, check_model_path, cli
 from search.identity import write_checksums
 from search.step_format import CONFIG_KEY, StepFormat, get_format
 from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
-from training.collate import RightPadCollator
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
 from training.prm_card import write_prm_card
-from training.prm_data import IGNORE, tokenize_rows
+from training.prm_data import tokenize_rows
+from training.prm_trainer import make_prm_trainer
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +90,6 @@ class PRMConfig(OutputGuard):
 
 
 CONFIG_TYPES = (PRMConfig, TrainingArguments)
-
-
-class PRMTrainer(Trainer):
-    """BCE between the step logits and the step targets; tokens marked IGNORE do not count."""
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        targets = inputs.pop("step_labels")
-        outputs = model(**inputs)
-        logits = outputs.logits.squeeze(-1).float()
-        mask = targets != IGNORE
-        loss = F.binary_cross_entropy_with_logits(logits[mask], targets[mask])
-        return (loss, outputs) if return_outputs else loss
 
 
 def load_splits(cfg: PRMConfig) -> tuple[DatasetDict, StepFormat, dict[str, int] | None]:
@@ -173,7 +160,6 @@ def write_rank_record(trainer: Trainer, out: Path) -> None:
 @cli
 def main(argv: list[str] | None = None) -> Path:
     cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.prm")
-    args.remove_unused_columns, args.label_names = False, ["step_labels"]
     fix_cpu_deepspeed_state(args)
     data, fmt, rendered = load_splits(cfg)
     metadata = {"kind": "orm" if cfg.orm else "prm", "head": cfg.head, "label_kind": label_kind(data, cfg),
@@ -207,15 +193,7 @@ def main(argv: list[str] | None = None) -> Path:
     if cfg.early_stopping_patience > 0 and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
 
-    trainer = PRMTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=val,
-        data_collator=RightPadCollator(tokenizer.pad_token_id, "step_labels", IGNORE, torch.float32),
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    trainer = make_prm_trainer(model, tokenizer, args, train, val, callbacks)
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     out = Path(args.output_dir)
     write_rank_record(trainer, out)

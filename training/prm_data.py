@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-
-from datasets import Dataset
+from typing import TYPE_CHECKING
 
 from search.step_format import Encoded, StepFormat
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 IGNORE = -100.0  # step_labels value of tokens that are not the last token of a step
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ def tokenize_rows(
 ) -> Dataset:
     """input_ids and step_labels (the label at each step's last token, IGNORE elsewhere);
     `last_step_only` trains an ORM: only the final step's label is used."""
+    from datasets import Dataset  # here: IGNORE and the trainer are used without `datasets` (bench/gpu_check.py)
+
     features = []
     for tokens, labels in encode_rows(rows, tokenizer, fmt, max_length, split):
         targets = [IGNORE] * len(tokens.ids)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from search.identity import write_checksums
 from search.step_format import StepFormat
 from training.collate import RightPadCollator
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 IGNORE = -100
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ def build_sft_dataset(
     tokenizer, fmt: StepFormat, examples: Iterable[tuple[str, Sequence[str]]], max_length: int, name: str
 ) -> Dataset:
     """Tokenized (rendered prompt, steps) pairs; rows over `max_length` are dropped and counted, never cut."""
+    from datasets import Dataset  # here: the trainer runs without `datasets` on rows of its own (bench/gpu_check.py)
+
     rows, dropped = [], 0
     for prompt, steps in examples:
         row = tokenize_example(tokenizer, fmt, prompt, steps)
@@ -43,14 +48,10 @@ def build_sft_dataset(
     return Dataset.from_list(rows)
 
 
-def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Dataset) -> tuple[Trainer, dict]:
-    """Train (resumable), evaluate and save the model to `args.output_dir`.
-
-    Returns the trainer and the final metrics (with `train_tokens`, the non-padding tokens trained on: the
-    FLOPs accounting of `eval.flops_matched` reads it); the caller writes what travels with the model.
-    """
-    args.include_num_input_tokens_seen = "non_padding"
-    trainer = Trainer(
+def make_sft_trainer(model, tokenizer, args: TrainingArguments, train, val=None) -> Trainer:
+    """The causal-LM loss on the labelled tokens of right-padded rows (`input_ids`, `labels`): a dataset or any
+    sequence of such rows."""
+    return Trainer(
         model=model,
         args=args,
         train_dataset=train,
@@ -58,6 +59,16 @@ def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Data
         data_collator=RightPadCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
     )
+
+
+def run_sft(model, tokenizer, args: TrainingArguments, train: Dataset, val: Dataset) -> tuple[Trainer, dict]:
+    """Train (resumable), evaluate and save the model to `args.output_dir`.
+
+    Returns the trainer and the final metrics (with `train_tokens`, the non-padding tokens trained on: the
+    FLOPs accounting of `eval.flops_matched` reads it); the caller writes what travels with the model.
+    """
+    args.include_num_input_tokens_seen = "non_padding"
+    trainer = make_sft_trainer(model, tokenizer, args, train, val)
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     metrics = {**trainer.evaluate(), "train_tokens": trainer.state.num_input_tokens_seen}
     trainer.save_model(str(args.output_dir))
