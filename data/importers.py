@@ -7,7 +7,10 @@ PRM800K (openai/prm800k, `data/*.jsonl`): one labelled solution per line. The tr
 the chosen completion of each step (or the human-written one); where labelling stopped at an
 error (no chosen completion) the first completion rated -1 ends it. Ratings +1 -> 1.0, -1 ->
 0.0, 0 (neutral: right but no progress) -> `neutral_label` (default 1.0, as OpenR and most
-PRM work). Solutions marked `bad_problem` or `give_up` are skipped and counted. The final
+PRM work). A step with no completions at all (`completions`, `chosen_completion` and
+`human_completion` null, which the data holds now and then) ends the solution: the steps before it
+are kept, as TRL's converter (`examples/datasets/prm800k.py`) keeps them, and counted in the
+report. Solutions marked `bad_problem` or `give_up` are skipped and counted. The final
 `# Answer` block of a step becomes the format's answer line, with that step's label.
 
 Math-Shepherd (peiyi9979/Math-Shepherd): `input` is the question then `Step k: ... ки` per
@@ -63,11 +66,12 @@ def with_answer_line(steps: list[str], labels: list[float], answer: str | None, 
     return steps, labels
 
 
-def prm800k_rows(lines: Iterable[dict], fmt: StepFormat, neutral_label: float, skipped: Counter) -> list[dict]:
+def prm800k_rows(lines: Iterable[dict], fmt: StepFormat, neutral_label: float, skipped: Counter,
+                 cut: Counter) -> list[dict]:  # fmt: skip
     rows = []
     for line in lines:
         try:
-            row = prm800k_row(line, fmt, neutral_label, skipped)
+            row = prm800k_row(line, fmt, neutral_label, skipped, cut)
         except (KeyError, TypeError, AttributeError, IndexError, ValueError):
             skipped["malformed row"] += 1
             continue
@@ -76,8 +80,8 @@ def prm800k_rows(lines: Iterable[dict], fmt: StepFormat, neutral_label: float, s
     return rows
 
 
-def prm800k_row(line: dict, fmt: StepFormat, neutral_label: float, skipped: Counter) -> dict | None:
-    """One PRM800K line as a stepwise row, or None (counted in `skipped`)."""
+def prm800k_row(line: dict, fmt: StepFormat, neutral_label: float, skipped: Counter, cut: Counter) -> dict | None:
+    """One PRM800K line as a stepwise row, or None (counted in `skipped`); one ended early is counted in `cut`."""
     label = line.get("label") or {}
     if label.get("finish_reason") in ("bad_problem", "give_up"):
         skipped[f"finish_reason {label['finish_reason']}"] += 1
@@ -85,6 +89,9 @@ def prm800k_row(line: dict, fmt: StepFormat, neutral_label: float, skipped: Coun
     steps, labels = [], []
     for step in label.get("steps", []):
         chosen, human = step.get("chosen_completion"), step.get("human_completion")
+        if step.get("completions") is None and chosen is None and human is None:
+            cut["a step without completions ended the solution"] += 1
+            break
         if chosen is not None:
             completion = step["completions"][chosen]
         elif human is not None:
@@ -198,11 +205,11 @@ def main(argv: list[str] | None = None) -> DatasetDict:
     if not cfg.output_dir:
         raise UserError("--output_dir is required")
     claim_output_dir(out, "data.importers", cfg.overwrite_output_dir)
-    fmt, skipped = get_format(cfg.step_format), Counter()
+    fmt, skipped, cut = get_format(cfg.step_format), Counter(), Counter()
     lines = read_jsonl(source, cfg.limit, skipped)
     try:
         if cfg.format == "prm800k":
-            rows = prm800k_rows(lines, fmt, cfg.neutral_label, skipped)
+            rows = prm800k_rows(lines, fmt, cfg.neutral_label, skipped, cut)
         else:
             rows = math_shepherd_rows(lines, fmt, skipped)
     except (KeyError, TypeError, IndexError) as err:
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> DatasetDict:
     out.mkdir(parents=True, exist_ok=True)
     save_dataset(dataset, out, fmt)
     report = {"format": cfg.format, "input": str(source), "rows_read": len(lines), "imported": len(rows),
-              "skipped": dict(skipped), "splits": {k: len(v) for k, v in dataset.items()},
+              "skipped": dict(skipped), "cut": dict(cut), "splits": {k: len(v) for k, v in dataset.items()},
               "step_format": fmt.name}  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=2))
     body = (f"`{source.name}` ({cfg.format}) in this project's stepwise schema: `prompt` (rendered in step format "

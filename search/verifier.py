@@ -5,7 +5,9 @@ checkpoint of this project (`native`) is refused if its step format differs from
 use, and its head comes from its metadata (`reward_model.head`): `PRMVerifier` for the
 token-classification head (the score of step i is the sigmoid of the one logit, or for a
 two-label export (`training.export_prm`) the softmax probability of label 1, at the last token of
-step i) and `LikelihoodVerifier` for the `likelihood` head (`search.likelihood`). Both score
+step i, the solution tokenized in the checkpoint's layout, `reward_model.layout`: `native` or TRL's,
+`search.verifier_layouts.encode_in_layout`) and `LikelihoodVerifier` for the `likelihood` head
+(`search.likelihood`). Both score
 every step of a solution in ONE forward pass, and both can reuse prefixes
 (`search.prefix_cache`): within `reuse_prefixes()` a solution whose prefix was scored before
 computes only its new tokens, with the same scores. Public PRMs (TRL, Math-Shepherd/RLHFlow,
@@ -29,6 +31,7 @@ from search.likelihood import LikelihoodHead, step_features, step_log_likelihood
 from search.prefix_cache import ReusesPrefixes
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
 from search.verifier_adapters import METADATA_KEY, AdapterVerifier, detect_kind, load_adapter
+from search.verifier_layouts import LAYOUTS, encode_in_layout
 from search.verifier_settings import VerifierSettings
 
 HEADS = ("linear", "likelihood")
@@ -107,25 +110,33 @@ def load_verifier(
     if getattr(config, "num_labels", None) not in (1, 2):
         raise UserError(f"{path}: not a reward model checkpoint (expected a token-classification head with 1 logit, "
                         "or 2 labels)")  # fmt: skip
+    layout = metadata.get("layout", "native")  # checkpoints from before the TRL layout read one text
+    if layout not in LAYOUTS:
+        raise UserError(f"{path}: unknown layout {layout!r} in its {METADATA_KEY} (known: {', '.join(LAYOUTS)})")
     model = load_model(AutoModelForTokenClassification, path, "verifier checkpoint").to(device)
-    return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation)
+    return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation, layout)
 
 
 class PRMVerifier(ReusesPrefixes):
     """A trained PRM (or ORM) checkpoint; see the module docstring."""
 
-    def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64, aggregation: str = "last"):
+    def __init__(self, model, tokenizer, step_format: StepFormat, batch_size: int = 64, aggregation: str = "last",
+                 layout: str = "native"):  # fmt: skip
         self.model, self.tokenizer, self.format, self.batch_size = model.eval(), tokenizer, step_format, batch_size
-        self.aggregation = aggregation
+        self.aggregation, self.layout = aggregation, layout
 
     def num_parameters(self) -> int:
         return self.model.num_parameters()
 
+    def encode(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list:
+        return [encode_in_layout(self.tokenizer, self.format, self.layout, p, s)
+                for p, s in zip(prompts, solutions, strict=True)]  # fmt: skip
+
     def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
-        return [len(self.format.encode(self.tokenizer, p, s).ids) for p, s in zip(prompts, solutions, strict=True)]
+        return [len(enc.ids) for enc in self.encode(prompts, solutions)]
 
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        encoded = [self.format.encode(self.tokenizer, p, steps) for p, steps in zip(prompts, solutions, strict=True)]
+        encoded = self.encode(prompts, solutions)
         ids = [enc.ids for enc in encoded]
         pad = self.tokenizer.pad_token_id
         probs = token_values(self.model, ids, pad, self.batch_size, _probability, cache=self.prefix_cache)

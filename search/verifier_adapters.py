@@ -11,11 +11,14 @@ search works as with any verifier, computing every token.
 `verifier_kind` picks the kind; unset, the checkpoint's config decides: our `reward_model`
 metadata -> native, the `Qwen2ForProcessRewardModel` architecture -> qwen_prm, a two-label
 token-classification model -> trl. A causal LM cannot tell how it was trained: it needs
-`verifier_kind: causal_lm`.
+`verifier_kind: causal_lm`. A TRL checkpoint does not record its step separator: `trl_separator`
+takes `verifier_step_tag`, else the `step_separator` its config declares (this project's TRL-layout
+exports write it), else TRL's default "\\n" with a warning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import torch
@@ -28,12 +31,14 @@ from search.qwen_prm import ARCHITECTURE as QWEN_ARCHITECTURE
 from search.qwen_prm import load_qwen_prm
 from search.step_format import StepFormat
 from search.verifier_layouts import Rendered, SeparatorLayout, TagLayout, Templates, TurnLayout
-from search.verifier_settings import ADAPTER_KINDS, VerifierSettings
+from search.verifier_settings import ADAPTER_KINDS, DEFAULTS, VerifierSettings
 
 # in config.json of this project's PRMs/ORMs: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
 METADATA_KEY = "reward_model"
 PROBE = ("What is 1 + 1?", ["1 + 1 = 2", "The answer is: 2"])  # rendered at load: a bad tag fails there
 Read = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+SEPARATOR_KEY = "step_separator"  # in a TRL checkpoint's config.json: the separator it was trained with (TRL's name)
+log = logging.getLogger(__name__)
 
 
 def detect_kind(config, path: str, settings: VerifierSettings) -> str:
@@ -68,25 +73,27 @@ class AdapterVerifier:
         return sum(p.numel() for p in self.model.parameters())
 
     def render(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[Rendered]:
-        """Each (policy prompt, steps) pair in the verifier's format."""
-        out = []
-        for prompt, steps in zip(prompts, solutions, strict=True):
-            question = self.format.question_of(prompt)
-            if question is None:
-                raise ValueError(f"prompt {prompt[:60]!r} is not in the policy's step format {self.format.name!r}")
-            try:
-                rendered = self.layout.render(self.tokenizer, question, steps)
-            except ValueError as err:
-                raise UserError(f"verifier {self.name}: {err}") from None
+        """Each (policy prompt, steps) pair in the verifier's format; one longer than its context is an error."""
+        out = [self._render(prompt, steps) for prompt, steps in zip(prompts, solutions, strict=True)]
+        for rendered in out:
             if self.max_tokens is not None and len(rendered.ids) > self.max_tokens:
                 raise UserError(f"verifier {self.name}: a solution of {len(rendered.ids)} tokens is longer than its "
                                 f"context of {self.max_tokens}: lower max_new_tokens (or the prompt), or use a "
                                 "verifier with a longer context")  # fmt: skip
-            out.append(rendered)
         return out
 
+    def _render(self, prompt: str, steps: Sequence[str]) -> Rendered:
+        question = self.format.question_of(prompt)
+        if question is None:
+            raise ValueError(f"prompt {prompt[:60]!r} is not in the policy's step format {self.format.name!r}")
+        try:
+            return self.layout.render(self.tokenizer, question, steps)
+        except ValueError as err:
+            raise UserError(f"verifier {self.name}: {err}") from None
+
     def count_tokens(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[int]:
-        return [len(r.ids) for r in self.render(prompts, solutions)]
+        """Tokens each pair takes, whether or not it fits the context (`render` refuses one that does not)."""
+        return [len(self._render(prompt, steps).ids) for prompt, steps in zip(prompts, solutions, strict=True)]
 
     def score(self, prompts: Sequence[str], solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         rendered = self.render(prompts, solutions)
@@ -116,19 +123,37 @@ def token_id(tokenizer, text: str, what: str, path: str) -> int:
     return ids[-1]
 
 
+def trl_separator(config, settings: VerifierSettings, path: str) -> str:
+    """The step separator of a TRL checkpoint (see the module docstring); a key that contradicts it is an error."""
+    declared, chosen = getattr(config, SEPARATOR_KEY, None), settings.verifier_step_tag
+    if chosen is not None and declared is not None and chosen != declared:
+        raise UserError(f"{path}: verifier_step_tag {chosen!r} differs from the separator {declared!r} its config "
+                        f"declares ({SEPARATOR_KEY}): leave verifier_step_tag unset")  # fmt: skip
+    if chosen is not None or declared is not None:
+        return chosen if chosen is not None else declared
+    default = DEFAULTS["trl"]["step_tag"]
+    log.warning("%s: its config declares no %s: read with TRL's default separator %r; if it was trained with "
+                "another, set verifier_step_tag", path, SEPARATOR_KEY, default)  # fmt: skip
+    return default
+
+
 def load_adapter(path: str, kind: str, config, policy_format: StepFormat, settings: VerifierSettings,
                  batch_size: int, device: str) -> AdapterVerifier:  # fmt: skip
     """A public verifier of `kind` (not native) at `path`, a local folder or a Hub id, whose config is `config`."""
     if kind == "trl" and getattr(config, "num_labels", None) != 2:
         raise UserError(f"{path}: verifier_kind trl needs a token-classification head with 2 labels, "
                         f"not {getattr(config, 'num_labels', None)}")  # fmt: skip
+    ours = getattr(config, METADATA_KEY, None) or {}
+    if kind == "trl" and ours and ours.get("layout", "native") != "trl":
+        raise UserError(f"{path}: a PRM of this project that reads a solution as one text (layout "
+                        f"{ours.get('layout', 'native')}), not TRL's: leave verifier_kind unset")  # fmt: skip
     if kind == "qwen_prm" and config.model_type != "qwen2":
         raise UserError(f"{path}: verifier_kind qwen_prm needs a Qwen2 checkpoint, not {config.model_type!r}")
     values = settings.resolved(kind)
     text = Templates(values["prompt_template"], values["step_template"])
     tokenizer = load_tokenizer(path)
     if kind == "trl":
-        layout, read = SeparatorLayout(text, values["step_tag"]), class_one
+        layout, read = SeparatorLayout(text, trl_separator(config, settings, path)), class_one
     elif kind == "qwen_prm":
         layout = TagLayout(text, values["step_tag"], values["step_join"], True, values["system_prompt"])
         read = class_one

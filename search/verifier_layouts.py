@@ -7,6 +7,7 @@ and returns per step the index of the token whose output scores it:
 
 - `SeparatorLayout` (TRL's PRMTrainer): BOS, the prompt, then each step followed by the step
   separator, every piece tokenized on its own as TRL does; read at the separator's last token.
+  `trl_layout` is TRL's exactly (`PRMTrainer.tokenize_row`: the raw question as the prompt).
 - `TagLayout` (Math-Shepherd; Qwen2.5-Math-PRM inside a chat): each step followed by a tag token,
   the whole text tokenized in one go; read at the tag, which must be one token.
 - `TurnLayout` (RLHFlow): a chat whose user turns are the steps (the first with the question) and
@@ -15,6 +16,9 @@ and returns per step the index of the token whose output scores it:
 A layout that cannot place a step's read token exactly (a tag that is not one token of the
 tokenizer, a chat template that does not render turn by turn) raises ValueError, never a score
 read elsewhere.
+
+This project's own PRMs read a solution in one of two `LAYOUTS` (`reward_model.layout` in their
+config, `encode_in_layout`): `native`, the step-format text tokenized in one go, or `trl`, TRL's.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from search.step_format import token_positions
+from search.step_format import Encoded, StepFormat, token_positions
 
+LAYOUTS = ("native", "trl")  # how one of this project's PRMs reads a solution (see the module docstring)
 PLACEHOLDER = "\x00steps\x00"  # stands for the assistant's turn while a chat frame is rendered
 
 
@@ -71,6 +76,24 @@ class SeparatorLayout:
             ids += tokens(self.text.step(n, step)) + separator
             reads.append(len(ids) - 1)
         return Rendered(ids, reads)
+
+
+def trl_layout(separator: str) -> SeparatorLayout:
+    """TRL's `PRMTrainer.tokenize_row`: [BOS] + raw question + (step + separator)..., each piece tokenized alone."""
+    return SeparatorLayout(Templates("{question}", "{step}"), separator)
+
+
+def encode_in_layout(tokenizer: Any, fmt: StepFormat, layout: str, prompt: str, steps: Sequence[str]) -> Encoded:
+    """(prompt, steps) in `fmt` as a PRM of `layout` reads them: `native` is `StepFormat.encode`; `trl` writes the
+    question of `prompt` raw and each step on its own (`trl_layout`, the separator `fmt`'s)."""
+    if layout == "native":
+        return fmt.encode(tokenizer, prompt, steps)
+    question = fmt.question_of(prompt)
+    if question is None:
+        raise ValueError(f"prompt {prompt[:60]!r} is not in step format {fmt.name!r}")
+    trl = trl_layout(fmt.step_separator)
+    rendered = trl.render(tokenizer, question, steps)
+    return Encoded(rendered.ids, rendered.reads, len(trl.render(tokenizer, question, []).ids))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ the kind set. A key left unset takes its kind's default (`DEFAULTS`): the format
 checkpoints of that kind were trained on.
 
     trl        TRL's PRMTrainer: token classification, 2 labels; P(label 1) at the last token of
-               the step separator (`verifier_step_tag`) after each step.
+               the step separator (`verifier_step_tag`; unset, the `step_separator` the checkpoint's
+               config declares, else "\\n" with a warning) after each step.
     causal_lm  Math-Shepherd: "{question} Step 1: ... ки\\nStep 2: ... ки", P(good) of the good/bad
                token pair at each tag; with `verifier_chat_template: true`, RLHFlow: each step is a
                user turn, the assistant answers the good token, P(good) where it would be written.
@@ -65,7 +66,8 @@ class VerifierSettings:
     verifier_step_tag: str | None = field(
         default=None,
         metadata={"help": "public verifiers: the text after each step where its score is read (trl: the step "
-                          "separator; causal_lm: ' ки'; qwen_prm: '<extra_0>')"},
+                          "separator, default: the one its config declares, else '\\n'; causal_lm: ' ки'; "
+                          "qwen_prm: '<extra_0>')"},
     )  # fmt: skip
     verifier_step_join: str | None = field(
         default=None, metadata={"help": "causal_lm, qwen_prm: the text between a step's tag and the next step"}

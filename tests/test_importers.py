@@ -58,3 +58,18 @@ def test_importer_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         importers.main(["--format", "math-shepherd", "--input", str(wrong), "--output_dir", str(tmp_path / "o")])
     assert "no row could be imported" in capsys.readouterr().err
+
+
+def test_prm800k_step_without_completions_keeps_the_steps_before_it(tmp_path):
+    """As TRL's converter (examples/datasets/prm800k.py): a step whose completions are null ends the solution."""
+    line = json.loads((FIXTURES / "prm800k_sample.jsonl").read_text().splitlines()[0])
+    line["label"]["steps"][2] = {"completions": None, "human_completion": None, "chosen_completion": None}
+    source = tmp_path / "null.jsonl"
+    source.write_text(json.dumps(line) + "\n")
+    importers.main(["--format", "prm800k", "--input", str(source), "--output_dir", str(tmp_path / "out"),
+                    "--validation_fraction", "0"])  # fmt: skip
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert report["imported"] == 1 and report["skipped"] == {}
+    assert report["cut"] == {"a step without completions ended the solution": 1}
+    row = load_from_disk(str(tmp_path / "out/dataset"))["train"][0]
+    assert row["labels"] == [1.0, 1.0] and row["completions"][1].startswith("One way to do this")

@@ -22,7 +22,8 @@ from training.prm_data import IGNORE, tokenize_rows
 def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
     config = AutoConfig.from_pretrained(tiny_prm)
     assert getattr(config, CONFIG_KEY) == ARITH.to_dict()
-    assert config.reward_model == {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last"}
+    assert config.reward_model == {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last",
+                                   "layout": "native"}  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(tiny_prm)
     assert model.config.num_labels == 1
     record = json.loads((tiny_prm / "ranks/rank0.json").read_text())
@@ -55,7 +56,8 @@ def test_orm_and_lora(tiny_policy, tiny_prm_data, tmp_path):
     orm = train(tiny_policy, tiny_prm_data, tmp_path / "orm", "--orm", "true", "--use_lora", "true",
                 "--label_column", "hard_labels")  # fmt: skip
     config = AutoConfig.from_pretrained(orm)
-    assert config.reward_model == {"kind": "orm", "head": "linear", "label_kind": "hard", "aggregation": "last"}
+    assert config.reward_model == {"kind": "orm", "head": "linear", "label_kind": "hard", "aggregation": "last",
+                                   "layout": "native"}  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(orm)  # LoRA merged: a plain checkpoint
     assert not any("lora" in name for name, _ in model.named_parameters())
 

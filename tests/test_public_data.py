@@ -8,7 +8,9 @@ from transformers import AutoConfig, AutoTokenizer, Qwen2Config
 
 from data.stepwise import load_stepwise, render_rows
 from eval import processbench
+from eval.prm_metrics import best_threshold
 from search.config import UserError
+from search.jsonl import read_jsonl
 from search.step_format import GSM8K
 from search.verifier import PRMVerifier, load_verifier
 from tests.conftest import PRM_STEPS, ROOT
@@ -95,3 +97,60 @@ def test_processbench_runs_on_a_public_prm_and_refuses_bad_samples(bpe, tmp_path
     (bad / "gsm8k.json").write_text(json.dumps([{"id": "x", "problem": "p", "steps": ["a"], "label": 3}]))
     with pytest.raises(UserError, match="sample x: label 3 is not -1 nor the index of one of its 1 steps"):
         processbench.load_subset(str(bad), "gsm8k", None)
+
+
+@pytest.fixture
+def short_context_prm(bpe, tmp_path):
+    """A TRL-shape PRM whose context holds only some of the gsm8k fixture's samples (the rest: too long)."""
+    from transformers import LlamaConfig, LlamaForTokenClassification
+
+    folder = save(LlamaForTokenClassification(LlamaConfig(**sizes(bpe), num_labels=2, step_separator="\n\n")), bpe,
+                  tmp_path / "short")  # fmt: skip
+    verifier = load_verifier(folder, processbench.PLAIN, device="cpu")
+    samples = processbench.load_subset(str(PROCESSBENCH), "gsm8k", None)
+    counts = verifier.count_tokens([processbench.PLAIN.prompt(s["problem"]) for s in samples],
+                                   [s["steps"] for s in samples])  # fmt: skip
+    config = json.loads((folder / "config.json").read_text())
+    config["max_position_embeddings"] = sorted(counts)[1]  # two samples fit, two do not (distinct counts)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, sum(n > sorted(counts)[1] for n in counts)
+
+
+def test_processbench_counts_samples_too_long_and_resumes_after_a_kill(short_context_prm, tmp_path, monkeypatch,
+                                                                        capsys):  # fmt: skip
+    folder, too_long = short_context_prm
+    args = ["--verifier", str(folder), "--dataset", str(PROCESSBENCH), "--subsets", "gsm8k,math", "--batch_size", "3"]
+    full = processbench.main([*args, "--out_dir", str(tmp_path / "full")])
+    assert full["subsets"]["gsm8k"]["too_long"] == too_long == 2
+    assert full["too_long"] == sum(m["too_long"] for m in full["subsets"].values())
+    assert full["subsets"]["gsm8k"]["erroneous"] + full["subsets"]["gsm8k"]["correct"] == 2
+    predictions = [json.loads(line) for line in (tmp_path / "full/predictions.jsonl").read_text().splitlines()]
+    assert sum(p["predicted"] is None and p["too_long"] > 0 for p in predictions) == full["too_long"]
+    assert "| too long |" in (tmp_path / "full/processbench.md").read_text()
+
+    killed = tmp_path / "killed"  # a run killed after two samples, mid-line
+    killed.mkdir()
+    for name in ("run.json", "scores.jsonl"):
+        (killed / name).write_bytes((tmp_path / "full" / name).read_bytes())
+    lines = (killed / "scores.jsonl").read_text().splitlines(keepends=True)
+    (killed / "scores.jsonl").write_text("".join(lines[:2]) + lines[2][:15])
+    resumed = processbench.main([*args, "--out_dir", str(killed)])
+    assert resumed["subsets"] == full["subsets"] and resumed["average_f1"] == full["average_f1"]
+    assert len((killed / "scores.jsonl").read_text().splitlines()) == 7  # each sample once, the torn line cut
+
+    monkeypatch.setattr(processbench, "load_verifier", lambda *a, **k: pytest.fail("all scores were stored"))
+    tuned = processbench.main([*args, "--out_dir", str(killed), "--tune_threshold", "true"])
+    assert tuned["threshold_source"] == "tuned on gsm8k"
+    records = {(r["subset"], r["index"], r["id"]): r for r in read_jsonl(killed / "scores.jsonl")}
+    gsm8k = processbench.load_subset(str(PROCESSBENCH), "gsm8k", None)
+    kept = [(s, records[("gsm8k", i, s["id"])]["step_scores"]) for i, s in enumerate(gsm8k)
+            if "step_scores" in records[("gsm8k", i, s["id"])]]  # fmt: skip
+    assert tuned["threshold"] == best_threshold(processbench.solutions(*map(list, zip(*kept, strict=True))))
+    capsys.readouterr()
+    for extra, error in (
+        (["--out_dir", str(killed), "--verifier_kind", "trl"], "holds the output of another run"),
+        (["--subsets", "math", "--tune_threshold", "true"], "tune_threshold tunes on the gsm8k"),
+    ):
+        with pytest.raises(SystemExit):
+            processbench.main([*args, *extra])
+        assert error in capsys.readouterr().err

@@ -19,11 +19,14 @@ from transformers import (
     pipeline,
 )
 
+from bench import tokenizer_check
 from search import qwen_prm, runs
 from search.config import UserError, parse_config
 from search.qwen_prm import QwenMathPRM
 from search.step_format import ARITH, CONFIG_KEY, GSM8K
 from search.verifier import METADATA_KEY, PRMVerifier, load_verifier
+from search.verifier_adapters import token_id
+from search.verifier_layouts import TagLayout, Templates
 from search.verifier_settings import VerifierSettings
 from tests.conftest import ROOT, TINY
 from tests.test_subword import GSM8K_SAMPLE, write_questions
@@ -296,3 +299,72 @@ def test_docs_recipe_lines_parse(capsys, tmp_path):
             parse_config([runs.RunConfig], ["--config", str(recipe), "--dry-run"])
         assert exit_info.value.code == 0, block
     capsys.readouterr()
+
+
+def qwen_prm_weights(vocab: int, hidden: int = 32, inner: int = 64, layers: int = 2, heads: int = 2, kv: int = 1):
+    """Qwen2.5-Math-PRM's tensors under the public checkpoints' names (Qwen2Model under `model.`, the head as
+    `score.0` / `score.2` of a Sequential(Linear, ReLU, Linear)), plus an `lm_head.weight` shipped beside them."""
+    head_dim, g = hidden // heads, torch.Generator().manual_seed(0)
+    shapes = {"model.embed_tokens.weight": (vocab, hidden), "model.norm.weight": (hidden,),
+              "score.0.weight": (hidden, hidden), "score.0.bias": (hidden,), "score.2.weight": (2, hidden),
+              "score.2.bias": (2,), "lm_head.weight": (vocab, hidden)}  # fmt: skip
+    q, k = heads * head_dim, kv * head_dim
+    per_layer = {"self_attn.q_proj.weight": (q, hidden), "self_attn.q_proj.bias": (q,),
+                 "self_attn.k_proj.weight": (k, hidden), "self_attn.k_proj.bias": (k,),
+                 "self_attn.v_proj.weight": (k, hidden), "self_attn.v_proj.bias": (k,),
+                 "self_attn.o_proj.weight": (hidden, q), "mlp.gate_proj.weight": (inner, hidden),
+                 "mlp.up_proj.weight": (inner, hidden), "mlp.down_proj.weight": (hidden, inner),
+                 "input_layernorm.weight": (hidden,), "post_attention_layernorm.weight": (hidden,)}  # fmt: skip
+    for i in range(layers):
+        shapes |= {f"model.layers.{i}.{name}": shape for name, shape in per_layer.items()}
+    return {name: torch.randn(shape, generator=g) * 0.1 for name, shape in shapes.items()}
+
+
+def test_a_qwen_prm_written_under_the_public_weight_names_loads_every_weight_and_ignores_lm_head(bpe, tmp_path):
+    """Not saved from our class: a raw safetensors file of the public names, and a hand-written config."""
+    from safetensors.torch import save_file
+
+    tok = AutoTokenizer.from_pretrained(save(LlamaForCausalLM(LlamaConfig(**sizes(bpe))), bpe, tmp_path / "bpe"))
+    tok.add_special_tokens({"additional_special_tokens": ["<extra_0>"]})
+    folder = tmp_path / "qwen_raw"
+    tok.save_pretrained(folder)
+    weights = qwen_prm_weights(len(tok))
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["Qwen2ForProcessRewardModel"], "auto_map": QWEN_AUTO_MAP, "model_type": "qwen2",
+        "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 4096, "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32",
+        "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}))  # fmt: skip
+    model = qwen_prm.load_qwen_prm(str(folder))
+    state = model.state_dict()
+    assert set(state) == set(weights) - {"lm_head.weight"}
+    assert all(torch.equal(state[name], weights[name]) for name in state)  # nothing left random
+    v = load_verifier(folder, GSM8K, device="cpu")
+    assert all(0 < x < 1 for x in v.score([GSM8K.prompt(QUESTION)], [STEPS])[0])
+    weights["score.2.b"] = weights.pop("score.2.bias")  # a head of another layout: named, not loaded at random
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(UserError, match=r"qwen_raw: its weights do not fit .*score\.2\.b"):
+        qwen_prm.load_qwen_prm(str(folder))
+
+
+def test_the_real_mistral_tokenizer_gives_math_shepherds_ids_and_the_tag_layout_reads_each_tag(mistral):
+    # math-shepherd-mistral-7b-prm's model card: encode("+ -")[1:] -> [648, 387], encode("ки")[-1] -> 12902
+    assert mistral.encode("+ -")[1:] == [648, 387] and mistral.encode("ки")[-1] == 12902
+    assert [token_id(mistral, t, "good/bad token", "mistral") for t in ("+", "-")] == [648, 387]  # the adapter's
+    values = VerifierSettings(verifier_kind="causal_lm").resolved("causal_lm")
+    layout = TagLayout(Templates(values["prompt_template"], values["step_template"]), values["step_tag"],
+                       values["step_join"])  # fmt: skip
+    rendered = layout.render(mistral, QUESTION, STEPS)
+    card_text = f"{QUESTION} " + "\n".join(f"Step {n}: {step} ки" for n, step in enumerate(STEPS, 1))
+    assert rendered.ids == mistral.encode(card_text)  # the card's own text, tokenized as it does
+    assert [rendered.ids[r] for r in rendered.reads] == [12902] * len(STEPS)
+
+
+def test_the_hub_tokenizer_check_runs_on_local_stand_ins(public, capsys):
+    """bench/tokenizer_check.py is for a machine with a Hub; here its checks run on the tiny stand-ins."""
+    results = tokenizer_check.main(["--shepherd", str(public["shepherd"]), "--rlhflow", str(public["rlhflow"]),
+                                    "--qwen", str(public["qwen"])])  # fmt: skip
+    assert results.pop("shepherd: card's ids [648, 387], 12902") is False  # SmolLM2's ids, not Mistral's
+    assert all(results.values()) and len(results) == 6
+    assert "'<extra_0>' ->" in capsys.readouterr().out

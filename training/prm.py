@@ -13,8 +13,10 @@ BCE on soft or hard step targets:
   masked; the whole model is fine-tuned (DDP, DeepSpeed, FSDP, LoRA as launched).
 - `likelihood`: the policy's own log-likelihood of each step, through a fitted head of four
   numbers (`search.likelihood`, `training.likelihood_prm`); the backbone is kept as it is.
-The checkpoint is a plain HF folder whose config carries the step format, the head and the
-label kind.
+The checkpoint is a plain HF folder whose config carries the step format, the head, the label
+kind and the layout. `layout: trl` tokenizes a solution as TRL's `PRMTrainer.tokenize_row` does
+(BOS, the raw question, each step and separator on their own) instead of the step-format text in
+one go, so that its two-label export (`training.export_prm`) reads in TRL's tools as here.
 
 `dataset` is one of our stepwise datasets, or TRL's stepwise-supervision schema (boolean labels,
 raw prompts) as a Hub id, a local JSONL file or a folder of split files (`data.stepwise`): its
@@ -47,6 +49,7 @@ from search.config import UserError, check_model_path, cli
 from search.identity import write_checksums
 from search.step_format import CONFIG_KEY, StepFormat, get_format
 from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
+from search.verifier_layouts import LAYOUTS
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
@@ -65,6 +68,7 @@ class PRMConfig(OutputGuard):
     step_format: str | None = None  # default: the dataset's (step_format.json, written by our builders)
     orm: bool = False  # train on the last step's label only
     head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.likelihood)
+    layout: str = "native"  # linear head: "native" (the step-format text in one go) or "trl" (TRL's tokenize_row)
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256
     use_lora: bool = False  # train LoRA adapters (peft; merged into a plain checkpoint at the end)
@@ -81,6 +85,10 @@ class PRMConfig(OutputGuard):
             raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.head == "likelihood" and self.layout != "native":
+            raise ValueError("the likelihood head reads the step-format text: layout must be native")
         if self.head == "likelihood" and self.use_lora:
             raise ValueError("the likelihood head keeps the backbone as it is: use_lora does not apply")
         if self.orm and self.aggregation != "last":
@@ -163,14 +171,14 @@ def main(argv: list[str] | None = None) -> Path:
     fix_cpu_deepspeed_state(args)
     data, fmt, rendered = load_splits(cfg)
     metadata = {"kind": "orm" if cfg.orm else "prm", "head": cfg.head, "label_kind": label_kind(data, cfg),
-                "aggregation": cfg.aggregation}  # fmt: skip
+                "aggregation": cfg.aggregation, "layout": cfg.layout}  # fmt: skip
     note = rendering_note(cfg.dataset, fmt, rendered) if rendered is not None else ""
     if cfg.head == "likelihood":
         return train_likelihood_head(cfg, args, data, fmt, metadata, note)
     model, tokenizer = load_backbone(cfg)
     try:
-        train = tokenize_rows(data["train"], tokenizer, fmt, cfg.max_length, "train", cfg.orm)
-        val = tokenize_rows(data["validation"], tokenizer, fmt, cfg.max_length, "validation", cfg.orm)
+        train = tokenize_rows(data["train"], tokenizer, fmt, cfg.max_length, "train", cfg.orm, cfg.layout)
+        val = tokenize_rows(data["validation"], tokenizer, fmt, cfg.max_length, "validation", cfg.orm, cfg.layout)
     except ValueError as err:
         raise UserError(str(err)) from None
     except KeyError:  # no validation split (validation_fraction 0): train without evaluating

@@ -7,6 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from search.step_format import Encoded, StepFormat
+from search.verifier_layouts import encode_in_layout
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -36,13 +37,14 @@ def check_row(row: dict, fmt: StepFormat, where: str) -> None:
             raise ValueError(f"{where}: label {j} = {value!r} is outside [0, 1]")
 
 
-def encode_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str) -> list[tuple[Encoded, list]]:
-    """Each checked row tokenized (`StepFormat.encode`) with its labels. Rows longer than
-    `max_length` are dropped and counted, never truncated (that would lose late labels)."""
+def encode_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str,
+                layout: str = "native") -> list[tuple[Encoded, list]]:  # fmt: skip
+    """Each checked row tokenized in `layout` (`search.verifier_layouts.encode_in_layout`) with its labels. Rows
+    longer than `max_length` are dropped and counted, never truncated (that would lose late labels)."""
     encoded, too_long = [], 0
     for i, row in enumerate(rows):
         check_row(row, fmt, f"{split} row {i}")
-        tokens = fmt.encode(tokenizer, row["prompt"], row["completions"])
+        tokens = encode_in_layout(tokenizer, fmt, layout, row["prompt"], row["completions"])
         if len(tokens.ids) > max_length:
             too_long += 1
             continue
@@ -54,15 +56,14 @@ def encode_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, spli
     return encoded
 
 
-def tokenize_rows(
-    rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str, last_step_only: bool = False
-) -> Dataset:
+def tokenize_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str,
+                  last_step_only: bool = False, layout: str = "native") -> Dataset:  # fmt: skip
     """input_ids and step_labels (the label at each step's last token, IGNORE elsewhere);
     `last_step_only` trains an ORM: only the final step's label is used."""
     from datasets import Dataset  # here: IGNORE and the trainer are used without `datasets` (bench/gpu_check.py)
 
     features = []
-    for tokens, labels in encode_rows(rows, tokenizer, fmt, max_length, split):
+    for tokens, labels in encode_rows(rows, tokenizer, fmt, max_length, split, layout):
         targets = [IGNORE] * len(tokens.ids)
         for end, value in list(zip(tokens.step_ends, labels, strict=True))[-1 if last_step_only else 0 :]:
             targets[end] = value
