@@ -8,13 +8,13 @@ bf16, with a synthetic tokenizer of the same vocabulary size, and measured in on
 - policy SFT and PRM training steps through the project's trainers, collators and losses
   (`training.sft.make_sft_trainer`, `training.prm_trainer.make_prm_trainer`) on random token rows, the PRM's
   targets at a few step ends; activation checkpointing and AdamW, as the recipes train: tokens/s, MFU;
-- PRM scoring (`search.verifier.PRMVerifier`): one pass per solution, batched and one at a time, against one
+- PRM scoring (`search.verifiers.verifier.PRMVerifier`): one pass per solution, batched and one at a time, against one
   pass per step prefix (how public evaluators score, as bench/prm_score.py): solutions/s;
-- HF-backend generation (`search.hf_generator.HFGenerator`) at batch sizes 1 to 64: tokens/s;
+- HF-backend generation (`search.generation.hf_generator.HFGenerator`) at batch sizes 1 to 64: tokens/s;
 - best-of-16 against beam search M=4 without and with prefix reuse (the runtime's strategies, as
   bench/search.py): wall-clock and its ratio to best-of-16.
 MFU is achieved FLOP/s over the chip's dense bf16 peak (`PEAK_BF16_TFLOPS` by name, or `--peak_tflops`): 6 N
-per token trained, 2 N per token read or generated, N all parameters (as `search.accounting`), activation
+per token trained, 2 N per token read or generated, N all parameters (as `search.strategies.accounting`), activation
 recomputation not counted. Peak memory is torch's allocated peak. Random weights: speed and memory, never
 accuracy. One token in `Sizes.step_tokens` of the tokenizer ends a step, so a random model writes steps about
 that long; it writes no answers, so searches run until their solutions reach `max_new_tokens`.
@@ -57,15 +57,15 @@ from transformers import (
     TrainingArguments,
 )
 
-from search.accounting import Accounting
-from search.best_of_n import sample_best_of_n
-from search.config import UserError, cli, parse_config
-from search.generator import SamplingParams
-from search.hf_generator import HFGenerator
+from core.config import UserError, cli, parse_config
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator
 from search.step_format import ARITH
-from search.strategy import SearchSettings, StrategySpec
-from search.tree_search import tree_search
-from search.verifier import PRMVerifier
+from search.strategies.accounting import Accounting
+from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.strategy import SearchSettings, StrategySpec
+from search.strategies.tree_search import tree_search
+from search.verifiers.verifier import PRMVerifier
 from training.prm_data import IGNORE
 from training.prm_trainer import make_prm_trainer
 from training.sft import IGNORE as NO_LOSS

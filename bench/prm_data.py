@@ -17,11 +17,11 @@ import torch
 
 from bench.common import spread
 from bench.generate import naive_loop
+from core.config import cli, parse_config
 from data.arith import ArithTask, check_solution
 from data.mc_labels import MCLabeler
-from search.config import cli, parse_config
-from search.generator import SamplingParams
-from search.hf_generator import HFGenerator
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator
 
 
 @dataclass

@@ -20,11 +20,11 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.common import spread
+from core.config import cli, parse_config
 from data.arith import ArithTask
-from search.config import cli, parse_config
-from search.generator import SamplingParams
-from search.hf_generator import HFGenerator
-from search.verifier import load_verifier
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator
+from search.verifiers.verifier import load_verifier
 
 
 @dataclass

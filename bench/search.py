@@ -4,7 +4,7 @@
 
 On the same held-out questions, in one run: best-of-N (weighted), beam search (width M) re-reading
 every prefix each round in the policy and the verifier (the runtime before prefix reuse), and beam
-search reusing the live beams' cached prefixes (`search.prefix_cache`). Each runs `repeats` times,
+search reusing the live beams' cached prefixes (`search.generation.prefix_cache`). Each runs `repeats` times,
 interleaved, and the fastest wall-clock and CPU time of each is kept: the machine is shared and noisy,
 so read the ratios against best-of-N, not the absolute times (on one torch thread by default, see
 `threads`). Tokens are counted as computed and as
@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 from bench.common import spread
+from core.config import cli, parse_config
 from data.arith import ArithTask
-from search.accounting import Accounting
-from search.best_of_n import sample_best_of_n
-from search.config import cli, parse_config
 from search.grading import answers_match
 from search.runtime import Runtime
-from search.strategy import SearchResult, SearchSettings, StrategySpec
-from search.tree_search import tree_search
+from search.strategies.accounting import Accounting
+from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.strategies.tree_search import tree_search
 
 
 @dataclass

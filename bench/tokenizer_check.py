@@ -23,8 +23,8 @@ import argparse
 
 from transformers import AutoTokenizer
 
-from search.verifier_layouts import TagLayout, Templates, TurnLayout
-from search.verifier_settings import QWEN_SYSTEM_PROMPT, VerifierSettings
+from search.verifiers.layouts import TagLayout, Templates, TurnLayout
+from search.verifiers.settings import QWEN_SYSTEM_PROMPT, VerifierSettings
 
 HUB = {"shepherd": "peiyi9979/math-shepherd-mistral-7b-prm", "rlhflow": "RLHFlow/Llama3.1-8B-PRM-Deepseek-Data",
        "qwen": "Qwen/Qwen2.5-Math-PRM-7B"}  # fmt: skip

@@ -4,7 +4,7 @@
     python -m bench.vllm --verifier oracle --server_url http://127.0.0.1:8000   # a server already running
 
 In one run, on the same held-out arith questions: beam search (width M, budget N) with the policy in
-this process (the HF backend, reusing the live beams' prefixes, `search.prefix_cache`), then with the
+this process (the HF backend, reusing the live beams' prefixes, `search.generation.prefix_cache`), then with the
 policy on a vLLM server (started here from `.venv-vllm` with `vllm_args`, and stopped at the end,
 unless `server_url` names one; its automatic prefix cache serves what the beams share). The verifier
 runs in this process for both. Per backend: wall-clock seconds, seconds spent in the generator,
@@ -28,16 +28,17 @@ from pathlib import Path
 import torch
 
 from bench.common import spread
+from core.config import UserError, cli, parse_config
 from data.arith import ArithTask
 from data.arith_oracle import ArithOracleVerifier
-from search.accounting import Accounting
-from search.backends import BackendConfig, load_generator
-from search.config import UserError, cli, parse_config
+from search.generation.backends import load_generator
+from search.generation.settings import BackendConfig
+from search.generation.vllm_server import VENV_PYTHON, running_server
 from search.grading import answers_match
 from search.runtime import Runtime
-from search.strategy import SearchResult, SearchSettings, StrategySpec
-from search.tree_search import tree_search
-from search.vllm_server import VENV_PYTHON, running_server
+from search.strategies.accounting import Accounting
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.strategies.tree_search import tree_search
 
 
 @dataclass

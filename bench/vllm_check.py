@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from unittest import mock
 
-from search.config import UserError, cli, parse_config
-from search.jsonl import read_jsonl
+from core.config import UserError, cli, parse_config
+from core.jsonl import read_jsonl
+from search.generation.vllm_generator import VLLMGenerator
+from search.generation.vllm_server import VENV_PYTHON, running_server
 from search.runs import RunConfig, run_config
-from search.vllm_generator import VLLMGenerator
-from search.vllm_server import VENV_PYTHON, running_server
 
 
 @dataclass

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from search.config import UserError
-from search.generator import stable_seed
+from core.config import UserError
+from search.generation.generator import stable_seed
 from search.grading import answers_match
 from search.step_format import ARITH, StepFormat
 

@@ -23,13 +23,13 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.config import cli, parse_config
 from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
 from data.shards import end_build, run_sharded, start_build
 from data.tasks import StageConfig, Task, Verdict
-from search.backends import load_generator
-from search.config import cli, parse_config
-from search.generator import Generator, SamplingParams, check_sampling, stable_seed
+from search.generation.backends import load_generator
+from search.generation.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
 

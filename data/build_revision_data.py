@@ -26,13 +26,13 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
+from core.cards import settings_table, write_card
+from core.config import UserError, cli, parse_config
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
-from search.backends import load_generator
-from search.cards import settings_table, write_card
-from search.config import UserError, cli, parse_config
-from search.generator import Generator, SamplingParams, check_sampling, stable_seed
+from search.generation.backends import load_generator
+from search.generation.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
 

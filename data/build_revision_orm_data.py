@@ -5,7 +5,7 @@
 Snell et al. train the verifier of sequential revisions as an ORM on the revision model's own
 outputs, with the previous attempts in context. For each fresh training question the revision
 model samples `chains` chains of `length` attempts exactly as the runtime does
-(`search.revisions`); every answered attempt becomes one stepwise row: `prompt` = the revision
+(`search.strategies.revisions`); every answered attempt becomes one stepwise row: `prompt` = the revision
 prompt it was sampled from (question + up to 4 previous attempts), `completions` = its steps,
 `labels` = its correctness on every step (the ORM trainer reads the last). Attempts without an
 answer or with an empty step are dropped and counted. Same sharding, resume and determinism as
@@ -20,16 +20,16 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.cards import settings_table, write_card
+from core.config import cli, parse_config
 from data.shards import end_build, run_sharded, save_splits, start_build
 from data.tasks import StageConfig, Task
-from search.backends import load_generator
-from search.cards import settings_table, write_card
-from search.config import cli, parse_config
-from search.generator import Generator, check_sampling
+from search.generation.backends import load_generator
+from search.generation.generator import Generator, check_sampling
 from search.questions import Question
-from search.revisions import sample_revision_chains
 from search.step_format import StepFormat
-from search.strategy import SearchSettings
+from search.strategies.revisions import sample_revision_chains
+from search.strategies.strategy import SearchSettings
 
 
 @dataclass

@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import cli, parse_config
 from data.tasks import TaskConfig
-from search.config import cli, parse_config
 
 
 @dataclass

@@ -33,11 +33,11 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
+from core.cards import write_card
+from core.config import UserError, cli, parse_config
+from core.identity import claim_output_dir
+from core.jsonl import json_object
 from data.shards import save_dataset, split_of
-from search.cards import write_card
-from search.config import UserError, cli, parse_config
-from search.identity import claim_output_dir
-from search.jsonl import json_object
 from search.step_format import StepFormat, get_format
 
 RATING = {1: 1.0, -1: 0.0}

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from search.config import UserError
+from core.config import UserError
 from search.grading import last_boxed
 from search.step_format import GSM8K, MATH, StepFormat
 

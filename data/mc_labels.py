@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from search.generator import Generator, SamplingParams, stable_seed
+from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 
 Mode = Literal["exhaustive", "binary"]

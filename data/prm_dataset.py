@@ -9,9 +9,9 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
+from core.cards import settings_table, write_card
 from data.mc_labels import first_zero_by_bisection
 from data.shards import save_splits
-from search.cards import settings_table, write_card
 from search.questions import Question
 from search.step_format import StepFormat
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from search.revisions import CONTEXT_ATTEMPTS
+from search.strategies.revisions import CONTEXT_ATTEMPTS
 
 
 @dataclass(frozen=True)

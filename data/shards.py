@@ -1,6 +1,6 @@
 """Sharded, resumable data builds: append-only JSONL shards, one record per finished question.
 
-Each process appends to its own file (`search.jsonl`: one record per line, flushed; a torn
+Each process appends to its own file (`core.jsonl`: one record per line, flushed; a torn
 last line from a kill is skipped by readers and cut off by writers).
 """
 
@@ -21,11 +21,11 @@ from accelerate.utils import parse_flag_from_env
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from core.config import UserError
+from core.identity import acquire_lock, check_identity, claim_output_dir, fingerprint, mark_output_dir
+from core.jsonl import cut_torn_tail, read_jsonl
 from data.tasks import Task
-from search.config import UserError
-from search.generator import stable_seed
-from search.identity import acquire_lock, check_identity, claim_output_dir, fingerprint, mark_output_dir
-from search.jsonl import cut_torn_tail, read_jsonl
+from search.generation.generator import stable_seed
 from search.questions import Question
 from search.step_format import StepFormat, get_format
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from core.config import UserError
 from data.importers import clean_step
 from data.shards import FORMAT_FILE
-from search.config import UserError
 from search.step_format import StepFormat
 
 SPLITS = ("train", "validation", "test")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from core.config import UserError
 from data.arith import ArithQuestion, ArithTask, check_solution, first_per_level
 from data.math_tasks import MathQuestion, load_gsm8k, load_math
-from search.backends import BackendConfig
-from search.config import UserError
+from search.generation.settings import BackendConfig
 from search.grading import answers_match
 from search.prompting import PromptConfig, resolve_format
 from search.questions import Question

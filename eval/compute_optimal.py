@@ -5,7 +5,7 @@ Inputs are plain arrays (one entry per question), so each step is tested on synt
 - `rank_bins`: `bins` quantile bins of equal size (sizes differ by at most one) by a per-question
   value, bin 0 the lowest (oracle: pass@1, the hardest; predicted: the mean verifier score). Tied
   values are ordered by a seeded random rank, so many ties (pass@1 of 0 or 1) still give 5 bins.
-  `bin_edges` gives the thresholds the runtime bins a new question by (`search.compute_optimal`).
+  `bin_edges` gives the thresholds the runtime bins a new question by (`search.strategies.compute_optimal`).
 - `choose`: per bin, the strategy with the best mean accuracy on the questions it is chosen on
   (ties: the first label in sorted order). With a validation split the choice is made there and
   scored on the test questions of the same bin (`apply_choices`): no test question decides

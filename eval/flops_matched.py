@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.checkpoints import check_model_path, load_config, load_policy
+from core.config import UserError, cli, parse_config
 from eval.compute_optimal import at_budget
 from eval.outcomes import Outcomes
 from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
 from eval.stats import Ratio, interval
-from search.checkpoints import load_config, load_policy
-from search.config import UserError, check_model_path, cli, parse_config
-from search.generator import SamplingParams
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator
 from search.grading import answers_match
-from search.hf_generator import HFGenerator
 from search.prompting import PromptConfig, resolve_format
 from search.questions import load_questions
 from search.step_format import CONFIG_KEY, check_compatible
@@ -150,7 +150,7 @@ def load_policy_params(path: str) -> int:
     """Parameters of a verifier checkpoint of this project (a causal LM backbone or a token classifier)."""
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-    from search.checkpoints import REWARD_MODEL_KEY, load_model
+    from core.checkpoints import REWARD_MODEL_KEY, load_model
 
     head = (getattr(load_config(path, "verifier checkpoint"), REWARD_MODEL_KEY, None) or {}).get("head")
     auto = AutoModelForCausalLM if head == "likelihood" else AutoModelForTokenClassification

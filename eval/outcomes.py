@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from search.config import UserError
-from search.jsonl import read_jsonl
+from core.config import UserError
+from core.jsonl import read_jsonl
 
 FORMAT = "ttc-outcomes/1"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from data.tasks import Task
-from search.generator import Generator, SamplingParams, stable_seed
+from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
 

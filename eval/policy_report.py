@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import cli, parse_config
 from data.tasks import StageConfig
 from eval.pass_at_k import sampled_pass_at_1, write_pass_at_1_report
-from search.backends import load_generator
-from search.config import cli, parse_config
-from search.generator import SamplingParams, check_sampling
+from search.generation.backends import load_generator
+from search.generation.generator import SamplingParams, check_sampling
 
 
 @dataclass

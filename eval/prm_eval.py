@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from core.config import cli, parse_config
 from data.tasks import StageConfig, Task
 from eval.prm_metrics import (
     ScoredSolution,
@@ -29,13 +30,12 @@ from eval.prm_metrics import (
     pairwise_accuracy,
     roc_auc,
 )
-from search.backends import load_generator
-from search.config import cli, parse_config
-from search.generator import Generator, SamplingParams, check_sampling, stable_seed
+from search.generation.backends import load_generator
+from search.generation.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
-from search.verifier import Verifier, load_verifier
-from search.verifier_settings import VerifierSettings
+from search.verifiers.settings import VerifierSettings
+from search.verifiers.verifier import Verifier, load_verifier
 
 
 @dataclass

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from eval.stats import Ratio, interval
-from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
-from search.verifier import AGGREGATIONS, aggregate
+from search.strategies.selection import majority_vote, naive_best_of_n, weighted_best_of_n
+from search.verifiers.verifier import AGGREGATIONS, aggregate
 
 
 @dataclass

@@ -37,17 +37,17 @@ from typing import IO
 from datasets import load_dataset
 from tqdm.auto import tqdm
 
+from core.config import UserError, cli, parse_config
+from core.identity import check_identity, fingerprint, writer_lock
+from core.jsonl import cut_torn_tail, read_jsonl
 from data.importers import clean_step
 from data.stepwise import read_json_records
 from eval.prm_metrics import ScoredSolution, best_threshold, first_error_f1, predicted_first_error
-from search.config import UserError, cli, parse_config
-from search.identity import check_identity, fingerprint, writer_lock
-from search.jsonl import cut_torn_tail, read_jsonl
 from search.prompting import stored_format
 from search.step_format import StepFormat
-from search.verifier import Verifier, load_verifier
-from search.verifier_adapters import AdapterVerifier
-from search.verifier_settings import VerifierSettings
+from search.verifiers.adapters import AdapterVerifier
+from search.verifiers.settings import VerifierSettings
+from search.verifiers.verifier import Verifier, load_verifier
 
 SUBSETS = ("gsm8k", "math", "olympiadbench", "omnimath")
 # how the problem and steps reach a public verifier, which takes the question back out and writes its own format

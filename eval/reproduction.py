@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core.config import UserError, cli, parse_config
 from eval.outcomes import Outcomes, SplitOutcomes
 from eval.revision_report import decode_chain
 from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
 from eval.stats import Difference, Ratio, interval
-from search.config import UserError, cli, parse_config
 
 BUNDLE_FORMAT = "ttc-reproduction/1"
 TRACKS = {
@@ -45,8 +45,8 @@ TRACKS = {
 class ReproductionConfig:
     paper_eval: str = "outputs/arith-tiny/reproduce/eval-paper"  # make eval's folder with the paper-track PRM
     strong_eval: str = "outputs/arith-tiny/reproduce/eval-strong"  # ... with the strong-track PRM
-    paper_prm_eval: str = "outputs/arith-tiny/prm/eval/prm_eval.json"
-    strong_prm_eval: str = "outputs/arith-tiny/prm-verifier-base/eval/prm_eval.json"
+    paper_prm_eval: str = "outputs/arith-tiny/prm/eval/prm_eval.json"  # eval.prm_eval of the paper-track PRM
+    strong_prm_eval: str = "outputs/arith-tiny/prm-verifier-base/eval/prm_eval.json"  # ... of the strong-track PRM
     revision_report: str = "outputs/arith-tiny/revision/report/report.json"  # chains on the test questions
     bundle: str | None = None  # judge this committed bundle instead of collecting the chain's outputs
     out: str = "outputs/arith-tiny/reproduce/report"
@@ -54,13 +54,13 @@ class ReproductionConfig:
     # the comparisons, fixed before the run
     vote_budget: int = 16  # weighted best-of-N vs majority voting
     small_budget: int = 4  # beam vs best-of-N at a small and a large budget
-    large_budget: int = 64
+    large_budget: int = 64  # ... and at this large one: the advantage should shrink
     lookahead_generations: int = 16  # beam vs lookahead at equal generations
     efficiency_budget: int = 4  # compute-optimal at this budget vs its baseline at ratio x this budget
-    efficiency_ratio: int = 4
+    efficiency_ratio: int = 4  # the paper: about 4x fewer generations
     revision_budget: int = 16  # sequential vs parallel revisions
     hard_bins: str = "0,1"  # oracle bins (0: the hardest of five)
-    easy_bins: str = "3,4"
+    easy_bins: str = "3,4"  # the easiest oracle bins
     ceiling: float = 0.95  # FLOPs-matched easy bins: only those where the larger model is below this on validation
 
     def __post_init__(self) -> None:

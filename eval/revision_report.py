@@ -3,7 +3,7 @@
     python -m eval.revision_report --revision_model outputs/arith-tiny/revision \\
         --dataset outputs/arith-tiny/test_questions.jsonl
 
-Samples `chains` chains of `length` revisions per test question (`search.revisions`) and
+Samples `chains` chains of `length` revisions per test question (`search.strategies.revisions`) and
 reports the accuracy at each revision step, and how often the next answer of a chain turns a
 correct answer incorrect, or an incorrect one correct (the paper saw about 38% correct ->
 incorrect). Writes report.{json,md} and accuracy_by_step.png beside the checkpoint.
@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from core.checkpoints import check_model_path
+from core.config import UserError, cli, parse_config
 from eval.stats import Ratio, interval
-from search.config import UserError, check_model_path, cli, parse_config
-from search.generator import check_sampling
+from search.generation.generator import check_sampling
+from search.generation.hf_generator import HFGenerator
 from search.grading import answers_match
-from search.hf_generator import HFGenerator
 from search.prompting import PromptConfig, resolve_format
 from search.questions import load_questions
-from search.revisions import sample_revision_chains
-from search.strategy import SearchSettings
+from search.strategies.revisions import sample_revision_chains
+from search.strategies.strategy import SearchSettings
 
 
 @dataclass

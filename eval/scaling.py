@@ -26,15 +26,15 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.config import UserError, cli, parse_config
 from data.tasks import TaskConfig
 from eval.plots import plot_report
 from eval.scaling_analysis import AnalysisSettings, analyse
 from eval.scaling_report import report_markdown
 from eval.sweep import sweep
 from search import runs
-from search.compute_optimal import ComputeOptimalSchedule, ScheduleEntry
-from search.config import UserError, cli, parse_config
 from search.questions import load_questions
+from search.strategies.compute_optimal import ComputeOptimalSchedule, ScheduleEntry
 
 
 @dataclass

@@ -9,7 +9,7 @@ compute-optimal choice per bin: made on the validation split and scored on the t
 there is one, else 2-fold cross-validated on the test questions (`eval.compute_optimal`). Each pool
 is compared with its own baseline at the same budget (a paired difference with its interval), and
 the baseline budget that matches the compute-optimal accuracy is estimated. The runtime's schedule
-(`search.compute_optimal`) takes the `all` pool's predicted-bin choices.
+(`search.strategies.compute_optimal`) takes the `all` pool's predicted-bin choices.
 """
 
 from __future__ import annotations

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from core.identity import check_identity, writer_lock
+from core.jsonl import cut_torn_tail, read_jsonl
 from eval.outcomes import Outcomes, collect_split
 from search import runs
-from search.best_of_n import sample_best_of_n
-from search.compute_optimal import probe_seed
 from search.grading import answers_match
-from search.identity import check_identity, writer_lock
-from search.jsonl import cut_torn_tail, read_jsonl
 from search.questions import Question, load_questions
+from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.compute_optimal import probe_seed
 
 
 def run_searches(cfg, split: str, dataset: str, seeds: list[int]) -> dict[int, Path]:
@@ -42,7 +42,7 @@ def run_searches(cfg, split: str, dataset: str, seeds: list[int]) -> dict[int, P
 
 def measure_difficulty(cfg, split: str, dataset: str, questions: list[Question]) -> dict[str, dict]:
     """Per question id, pass@1 and the mean verifier score of `cfg.difficulty_samples` policy samples, drawn with
-    the runtime's probe seed (`search.compute_optimal.probe_seed`); appended to a resumable JSONL."""
+    the runtime's probe seed (`search.strategies.compute_optimal.probe_seed`); appended to a resumable JSONL."""
     path = Path(cfg.out) / "difficulty" / f"{split}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path.parent):  # resumable under the same identity only

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from core.config import cli, parse_config
 from data.arith import ArithTask, first_per_level
 from data.arith_oracle import ArithOracleVerifier
-from search.config import cli, parse_config
 from search.grading import answers_match
 from search.runtime import Runtime
-from search.strategy import SearchSettings, StrategySpec
+from search.strategies.strategy import SearchSettings, StrategySpec
 
 
 @dataclass

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from transformers.utils import logging as hf_logging
 
-from search.config import UserError, cli, parse_config
+from core.config import UserError, cli, parse_config
 from search.runs import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig, accounting_record, load_schedule, run_config
 from search.runtime import Runtime
-from search.strategy import SearchResult, StrategySpec
+from search.strategies.strategy import SearchResult, StrategySpec
 
 
 @dataclass

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from search.checkpoints import load_config, load_tokenizer
-from search.config import UserError
+from core.checkpoints import load_config, load_tokenizer
+from core.config import UserError
 from search.questions import load_questions
 from search.step_format import CONFIG_KEY, StepFormat, get_format, with_chat_template, with_few_shot
 

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.config import UserError
+from core.config import UserError
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from search.backends import BackendConfig
-from search.compute_optimal import ComputeOptimalSchedule
-from search.config import UserError
-from search.generator import check_sampling
+from core.config import UserError
+from core.identity import check_identity, fingerprint, fingerprint_file, writer_lock
+from core.jsonl import cut_torn_tail, read_jsonl
+from search.generation.generator import check_sampling
+from search.generation.settings import BackendConfig
 from search.grading import answers_match
-from search.identity import check_identity, fingerprint, fingerprint_file, writer_lock
-from search.jsonl import cut_torn_tail, read_jsonl
 from search.prompting import PromptConfig
 from search.questions import Question, load_questions
 from search.runtime import Runtime
-from search.strategy import SearchResult, SearchSettings, StrategySpec
-from search.verifier_settings import VerifierSettings
+from search.strategies.compute_optimal import ComputeOptimalSchedule
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.verifiers.settings import VerifierSettings
 
 
 @dataclass

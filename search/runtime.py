@@ -14,20 +14,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from search.accounting import Accounting
-from search.backends import BackendConfig, load_generator
-from search.best_of_n import sample_best_of_n
-from search.checkpoints import load_config
-from search.compute_optimal import ComputeOptimalSchedule, probe_seed
-from search.config import UserError, check_model_path
-from search.generator import Generator
+from core.checkpoints import check_model_path, load_config
+from core.config import UserError
+from search.generation.backends import load_generator
+from search.generation.generator import Generator
+from search.generation.settings import BackendConfig
 from search.prompting import PromptConfig, resolve_format
-from search.revisions import sample_revision_chains
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
-from search.strategy import SearchResult, SearchSettings, StrategySpec
-from search.tree_search import tree_search
-from search.verifier import Verifier, load_verifier
-from search.verifier_settings import VerifierSettings
+from search.strategies.accounting import Accounting
+from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.compute_optimal import ComputeOptimalSchedule, probe_seed
+from search.strategies.revisions import sample_revision_chains
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.strategies.tree_search import tree_search
+from search.verifiers.settings import VerifierSettings
+from search.verifiers.verifier import Verifier, load_verifier
 
 
 class Runtime:
@@ -58,9 +59,9 @@ class Runtime:
         backend: BackendConfig | None = None,
     ) -> Runtime:
         """Checkpoints by path (the policy may be any HF causal LM), with default settings. `verifier_settings`
-        say how to read `verifier` (a public PRM: `search.verifier_adapters`); the revision verifier is
+        say how to read `verifier` (a public PRM: `search.verifiers.adapters`); the revision verifier is
         always one of this project's ORMs. `backend` says what the policy and the reviser generate with
-        (`search.backends`; default: transformers in this process)."""
+        (`search.generation.backends`; default: transformers in this process)."""
         check_model_path(policy, "policy checkpoint")
         fmt = resolve_format(policy, prompting or PromptConfig())
 
@@ -113,7 +114,7 @@ class Runtime:
 
         Best-of-N specs share one set of samples at their largest budget, and each revision
         spec one set of chains, subsampled for the smaller budgets (exactly what separate runs
-        would give; see `search.best_of_n` and `search.revisions`)."""
+        would give; see `search.strategies.best_of_n` and `search.strategies.revisions`)."""
         for spec in specs:
             for budget in budgets:
                 self.check(spec, budget)
@@ -150,7 +151,7 @@ class Runtime:
         self, schedule: ComputeOptimalSchedule, questions: Sequence[str], generations: int, seed: int = 0
     ) -> list[tuple[StrategySpec, SearchResult]]:
         """Per question: probe its difficulty, run the schedule's choice for that bin within
-        `generations`; the result's accounting includes the probe (see `search.compute_optimal`)."""
+        `generations`; the result's accounting includes the probe (see `search.strategies.compute_optimal`)."""
         if self.verifier is None:
             raise ValueError("the compute-optimal schedule needs the verifier to predict difficulty")
         probes = sample_best_of_n(

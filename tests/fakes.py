@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from search.generator import Generation, stable_seed
+from search.generation.generator import Generation, stable_seed
 from search.step_format import ARITH
 
 CUT = "\x00cut"  # a scripted text ending with this was cut off by the token limit (stop reason "length")

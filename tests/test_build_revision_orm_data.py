@@ -9,7 +9,7 @@ from transformers import AutoConfig
 from data import build_revision_orm_data
 from data.arith import ArithTask, check_solution
 from search.step_format import ARITH
-from search.verifier import METADATA_KEY
+from search.verifiers.verifier import METADATA_KEY
 from tests.conftest import train_prm
 
 ARGS = ["--questions_per_level", "2", "--chains", "2", "--length", "3", "--validation_fraction", "0.3",

@@ -1,61 +1,66 @@
 """The compute-optimal analysis on synthetic numbers with known answers."""
 
+import numpy as np
 import pytest
 
-from eval.compute_optimal import balanced_folds, cross_validated_choice, matching_budget, quantile_bins
-from search.compute_optimal import bin_of
+from eval.compute_optimal import (
+    apply_choices,
+    at_budget,
+    bin_edges,
+    choose,
+    cross_validated,
+    matching_budget,
+    rank_bins,
+)
+from search.strategies.compute_optimal import bin_of
 
 
-def test_quantile_bins_split_into_equal_groups_lowest_first():
-    values = {f"q{i}": i / 10 for i in range(10)}
-    bins, edges = quantile_bins(values, 5)
-    assert [bins[f"q{i}"] for i in range(10)] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+def test_rank_bins_are_equal_quantiles_lowest_first():
+    values = [i / 10 for i in range(10)]
+    bins = rank_bins(values, 5)
+    assert list(bins) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    edges = bin_edges(values, bins)
     assert edges == pytest.approx([0.15, 0.35, 0.55, 0.75])
-    assert [bin_of(v, edges) for v in (0.0, 0.2, 0.5, 0.9)] == [0, 1, 2, 4]
+    assert [bin_of(v, edges) for v in values] == list(bins)  # the runtime bins a new question by the same edges
     with pytest.raises(ValueError, match="cannot fill"):
-        quantile_bins({"a": 1.0}, 5)
+        rank_bins([1.0], 5)
 
 
-def test_tied_questions_share_a_bin_exactly_as_the_runtime_bins_them():
-    values = {f"q{i}": v for i, v in enumerate([0.0] * 6 + [0.25, 0.5, 0.5, 0.75, 1.0, 1.0])}
-    bins, edges = quantile_bins(values, 5)
-    assert all(bins[q] == bin_of(v, edges) for q, v in values.items())  # the runtime's rule, ties included
-    assert {bins[f"q{i}"] for i in range(6)} == {0} and len(set(bins.values())) == len(edges) + 1 <= 5
-    assert quantile_bins({f"q{i}": 0.0 for i in range(10)}, 5) == ({f"q{i}": 0 for i in range(10)}, [])
+def test_ties_are_broken_by_a_seeded_random_rank():
+    values = [0.0] * 12 + [0.5] * 4 + [1.0] * 4  # pass@1 of 0 for most questions: still five equal bins
+    bins = rank_bins(values, 5, seed=0)
+    assert np.bincount(bins).tolist() == [4, 4, 4, 4, 4]
+    assert set(bins[:12]) == {0, 1, 2} and list(bins[16:]) == [4] * 4
+    assert list(rank_bins(values, 5, seed=0)) == list(bins) and list(rank_bins(values, 5, seed=1)) != list(bins)
 
 
-def test_folds_are_balanced_and_never_empty():
-    for n in (2, 3, 7, 40):
-        folds = balanced_folds([f"q{i}" for i in range(n)], 2)
-        assert sorted(q for f in folds for q in f) == sorted(f"q{i}" for i in range(n))
-        assert abs(len(folds[0]) - len(folds[1])) <= 1 and all(folds)
+def test_choices_made_on_one_split_are_scored_on_another():
+    validation = {"a": np.array([1.0, 1.0, 0.0, 0.0]), "b": np.array([0.0, 0.0, 1.0, 1.0])}
+    choices = choose(validation, np.array([0, 0, 1, 1]), 2)
+    assert choices == {0: "a", 1: "b"}
+    test = {"a": np.array([0.0, 1.0, 1.0]), "b": np.array([1.0, 0.0, 0.0])}
+    assert list(apply_choices(test, np.array([0, 1, 1]), choices)) == [0.0, 0.0, 0.0]  # no test question chose
 
 
 def test_cross_validation_scores_each_fold_with_the_choice_of_the_other():
-    questions = [f"q{i}" for i in range(40)]
-    folds = {q: f for f, part in enumerate(balanced_folds(questions)) for q in part}
-    # "a" is right on every fold-0 question only, "b" on every fold-1 question only, "c" on 60% of all:
-    # picked on fold 1, "b" scores 0 on fold 0; picked on fold 0, "a" scores 0 on fold 1.
-    outcomes = {
-        "a": {q: folds[q] == 0 for q in questions},
-        "b": {q: folds[q] == 1 for q in questions},
-        "c": {q: i % 5 < 3 for i, q in enumerate(questions)},
-    }
-    choice = cross_validated_choice(outcomes, questions)
-    # on its own fold "a" is 100% > "c"; so each fold's choice is the specialist that fails on the other
-    assert choice.held_out_correct == 0 and choice.held_out_accuracy == 0.0
-    assert choice.strategy == "c" and choice.accuracy == pytest.approx(0.6)  # all questions: "c" wins
-    honest = cross_validated_choice({"c": outcomes["c"], "d": {q: True for q in questions}},
-                                    questions)  # fmt: skip
-    assert honest.strategy == "d" and honest.held_out_accuracy == 1.0
+    rng = np.random.default_rng(0)
+    n = 40
+    folds = np.zeros(n, dtype=bool)
+    folds[np.array_split(rng.permutation(np.arange(n)), 2)[0]] = True  # the split cross_validated makes (seed 0)
+    # "a" is right on one fold only, "b" on the other, "c" on 60% of all: each fold's choice is the specialist
+    # that fails on the other fold, so held out nothing is right, though "c" wins on all questions
+    candidates = {"a": folds.astype(float), "b": (~folds).astype(float), "c": (np.arange(n) % 5 < 3).astype(float)}
+    held_out = cross_validated(candidates, np.zeros(n, dtype=int), 2, seed=0)
+    assert held_out.sum() == 0 and choose(candidates, np.zeros(n, dtype=int), 1) == {0: "c"}
+    honest = {"c": candidates["c"], "d": np.ones(n)}
+    assert cross_validated(honest, np.zeros(n, dtype=int)).mean() == 1.0
 
 
-def test_a_bin_too_small_to_split_chooses_on_the_other_bins():
-    outcomes = {"a": {"x": True, "o1": False, "o2": False}, "b": {"x": False, "o1": True, "o2": True}}
-    choice = cross_validated_choice(outcomes, ["x"], outside=["o1", "o2"])
-    assert choice.held_out_correct == 0  # chosen elsewhere ("b"), never on the question it is scored on
+def test_a_bin_of_one_question_chooses_on_the_other_questions():
+    candidates = {"a": np.array([1.0, 0.0, 0.0]), "b": np.array([0.0, 1.0, 1.0])}
+    assert cross_validated(candidates, np.array([0, 1, 1]))[0] == 0.0  # chosen elsewhere ("b"), never on itself
     with pytest.raises(ValueError, match="nothing to choose on"):
-        cross_validated_choice(outcomes, ["x"])
+        cross_validated({"a": np.array([1.0])}, np.array([0]))
 
 
 def test_matching_budget_interpolates_in_log2_budget():
@@ -67,14 +72,20 @@ def test_matching_budget_interpolates_in_log2_budget():
     assert matching_budget({1: 0.5, 2: 0.3, 4: 0.6}, 0.55) == pytest.approx(2 ** (1 + 5 / 6))  # from below
 
 
-def test_flops_matched_budget_and_reading_the_curve():
-    from eval.flops_matched import accuracy_at, matched_budget
+def test_per_question_outcomes_between_budgets():
+    curve = {1: np.array([0.0, 1.0]), 4: np.array([1.0, 1.0])}
+    assert at_budget(curve, 2) == pytest.approx([0.5, 1.0]) and at_budget(curve, 8) is None
+
+
+def test_flops_matched_budgets_with_and_without_the_verifier():
+    from eval.flops_matched import matched_budget, matched_budget_with_verifier
 
     assert matched_budget(14, 1) == 14 + 3 * 13  # X = M + 3(M-1)/R
     assert matched_budget(14, 22) == pytest.approx(14 + 39 / 22)
     assert matched_budget(1, 0.5) == 1  # same model: same budget
     with pytest.raises(ValueError):
         matched_budget(0.5, 1)
-    curve = {1: 0.2, 4: 0.4, 16: 0.6}
-    assert accuracy_at(curve, 8) == pytest.approx(0.5) and accuracy_at(curve, 16) == 0.6
-    assert accuracy_at(curve, 17) is None and accuracy_at(curve, 0.5) is None
+    # a verifier as large as the policy, free to train: every generation costs twice, X halves
+    assert matched_budget_with_verifier(14, 1, 10, 10, 0.0, 100) == pytest.approx(53 / 2)
+    # its training (6 N_v D_vb) is paid out of the same FLOPs: X shrinks further
+    assert matched_budget_with_verifier(14, 1, 10, 10, 6 * 10 * 100, 100) == pytest.approx((53 - 3) / 2)

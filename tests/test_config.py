@@ -2,7 +2,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from search.config import UserError, check_model_path, parse_config
+from core.checkpoints import check_model_path
+from core.config import UserError, parse_config
 
 
 @dataclass

@@ -193,8 +193,8 @@ def test_a_prm_trains_without_a_validation_split(tiny_policy, tiny_prm_data, tmp
 
 
 def test_a_prompt_longer_than_the_context_is_cut_off_not_run(tiny_policy):
-    from search.generator import SamplingParams
-    from search.hf_generator import HFGenerator
+    from search.generation.generator import SamplingParams
+    from search.generation.hf_generator import HFGenerator
     from search.step_format import ARITH
 
     generator = HFGenerator.from_pretrained(tiny_policy, ARITH, device="cpu")

@@ -3,9 +3,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from search.config import UserError
-from search.generator import Generation, SamplingParams
-from search.hf_generator import HFGenerator, StopRecorder
+from core.config import UserError
+from search.generation.generator import Generation, SamplingParams
+from search.generation.hf_generator import HFGenerator, StopRecorder
 from search.step_format import StepFormat
 
 PROMPTS = ["Q:1+2\n", "Q:((2+7)*3)-5\n", "Q:(3*3)+1\n3*3=9\n"]

@@ -8,7 +8,7 @@ import sys
 import pytest
 from transformers import TrainingArguments
 
-from search.config import _Parser
+from core.config import _Parser
 from tests.conftest import ROOT
 
 ENTRY_POINTS = ["training.policy", "training.prm", "training.revision", "training.gguf", "data.build_prm_data",

@@ -3,7 +3,7 @@ import pytest
 from data.arith import ArithQuestion, check_solution
 from data.build_prm_data import PRMDataConfig, label_chunk
 from data.mc_labels import Bisection, MCLabeler, first_zero_by_bisection
-from search.generator import SamplingParams
+from search.generation.generator import SamplingParams
 from search.step_format import ARITH
 from tests.conftest import ARITH_TASK, as_question
 from tests.fakes import CUT, ScriptedGenerator

@@ -1,4 +1,4 @@
-"""Prefix reuse (`search.prefix_cache`): tree search reads the live beams' prefixes from caches in the policy
+"""Prefix reuse (`search.generation.prefix_cache`): tree search reads the live beams' prefixes from caches in the policy
 and the verifier, and gets the answers and scores of full passes, with fewer tokens computed and only the
 live beams held."""
 
@@ -6,13 +6,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, LlamaForTokenClassification
 
-from search.hf_generator import HFGenerator
-from search.likelihood import LikelihoodHead
-from search.prefix_cache import PrefixCache, SequenceState
+from search.generation.hf_generator import HFGenerator
+from search.generation.prefix_cache import PrefixCache, SequenceState
 from search.step_format import ARITH, StepFormat
-from search.strategy import SearchSettings, StrategySpec
-from search.tree_search import tree_search
-from search.verifier import LikelihoodVerifier, PRMVerifier, load_verifier
+from search.strategies.strategy import SearchSettings, StrategySpec
+from search.strategies.tree_search import tree_search
+from search.verifiers.likelihood import LikelihoodHead
+from search.verifiers.verifier import LikelihoodVerifier, PRMVerifier, load_verifier
 from tests.conftest import train_prm
 from training.gguf import GGUFConfig, find_gguf
 

@@ -10,9 +10,9 @@ import pytest
 from datasets import Dataset
 from transformers import AutoConfig, AutoModelForTokenClassification
 
-from search.config import UserError
+from core.config import UserError
 from search.step_format import ARITH, CONFIG_KEY, StepFormat
-from search.verifier import aggregate, load_verifier
+from search.verifiers.verifier import aggregate, load_verifier
 from tests.conftest import PRM_STEPS as STEPS
 from tests.conftest import ROOT
 from tests.conftest import train_prm as train

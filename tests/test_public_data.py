@@ -6,13 +6,13 @@ import json
 import pytest
 from transformers import AutoConfig, AutoTokenizer, Qwen2Config
 
+from core.config import UserError
+from core.jsonl import read_jsonl
 from data.stepwise import load_stepwise, render_rows
 from eval import processbench
 from eval.prm_metrics import best_threshold
-from search.config import UserError
-from search.jsonl import read_jsonl
 from search.step_format import GSM8K
-from search.verifier import PRMVerifier, load_verifier
+from search.verifiers.verifier import PRMVerifier, load_verifier
 from tests.conftest import PRM_STEPS, ROOT
 from tests.test_verifier_adapters import as_qwen_prm, save, sizes
 from training import prm
@@ -83,7 +83,7 @@ def test_processbench_runs_on_our_prm(trl_prm, tmp_path):
 
 
 def test_processbench_runs_on_a_public_prm_and_refuses_bad_samples(bpe, tmp_path):
-    from search.qwen_prm import QwenMathPRM
+    from search.verifiers.qwen_prm import QwenMathPRM
 
     bpe.save_pretrained(tmp_path / "bpe")
     tok = AutoTokenizer.from_pretrained(tmp_path / "bpe")

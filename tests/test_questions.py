@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from search.config import UserError
+from core.config import UserError
 from search.questions import load_questions
 from search.step_format import ARITH, MATH
 

@@ -9,8 +9,8 @@ import pytest
 from data.math_tasks import load_gsm8k, load_math
 from search import grading
 from search.grading import _number, answers_match, extract_answer, group_equivalent
-from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from search.step_format import GSM8K, MATH
+from search.strategies.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from tests.conftest import ROOT
 from tests.rm_samples import load_rm_samples
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from search.config import parse_config
+from core.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # recipe file stem -> entry point module (each exposes CONFIG_TYPES)
@@ -24,7 +24,9 @@ ENTRY_POINTS = {
     "revision_orm": "training.prm",
     "search_revisions": "search.cli",
     "eval": "eval.scaling",
-    "eval_reproduce": "eval.scaling",
+    "reproduce_eval_paper": "eval.scaling",
+    "reproduce_eval_strong": "eval.scaling",
+    "reproduce": "eval.reproduction",
     "prm_eval": "eval.prm_eval",
     "policy_report": "eval.policy_report",
     "processbench": "eval.processbench",

@@ -4,8 +4,8 @@ from collections import Counter
 import pytest
 
 from data.revision_trajectories import build_trajectories, closest
-from search.revisions import CONTEXT_ATTEMPTS, recent
 from search.step_format import ARITH, GSM8K, MATH
+from search.strategies.revisions import CONTEXT_ATTEMPTS, recent
 
 CORRECT = "2+7=9\n9*3=27\n27-5=22\nA:22"
 INCORRECT = ["2+7=9\n9*3=28\n28-5=23\nA:23", "2+7=8\n8*3=24\nA:24", "2*7=14\nA:14", "2+7=9\n9*3=27\n27-5=21\nA:21",

@@ -4,11 +4,11 @@ from collections import Counter
 
 import pytest
 
-from search.generator import Generation, stable_seed
-from search.revisions import history_window, sample_revision_chains, select_revisions
+from search.generation.generator import Generation, stable_seed
 from search.runtime import Runtime
 from search.step_format import ARITH
-from search.strategy import Candidate, SearchSettings, StrategySpec
+from search.strategies.revisions import history_window, sample_revision_chains, select_revisions
+from search.strategies.strategy import Candidate, SearchSettings, StrategySpec
 from tests.fakes import ScriptedVerifier
 
 SETTINGS = SearchSettings(max_new_tokens=16)

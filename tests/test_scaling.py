@@ -6,7 +6,7 @@ from data import export_questions
 from eval import flops_matched, scaling
 from eval.outcomes import Outcomes
 from search import cli
-from search.compute_optimal import ComputeOptimalSchedule
+from search.strategies.compute_optimal import ComputeOptimalSchedule
 
 FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 

@@ -4,11 +4,11 @@ from collections import defaultdict
 
 import pytest
 
-from search.best_of_n import sample_best_of_n
 from search.runtime import Runtime
 from search.step_format import ARITH
-from search.strategy import Candidate, SearchSettings, StrategySpec, pick
-from search.tree_search import tree_search
+from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.strategy import Candidate, SearchSettings, StrategySpec, pick
+from search.strategies.tree_search import tree_search
 from tests.fakes import ScriptedVerifier, StepGenerator, step_score
 
 SETTINGS = SearchSettings(max_step_tokens=8, max_new_tokens=64)

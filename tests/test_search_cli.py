@@ -7,7 +7,7 @@ import pytest
 from data import export_questions
 from search import cli
 from search.runtime import Runtime
-from search.strategy import StrategySpec
+from search.strategies.strategy import StrategySpec
 
 FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 

@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from search.selection import majority_vote, naive_best_of_n, weighted_best_of_n
+from search.strategies.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from tests.conftest import ROOT
 from tests.rm_samples import load_rm_samples
 

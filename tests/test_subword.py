@@ -13,7 +13,7 @@ from data.shards import FORMAT_FILE
 from data.tasks import load_task
 from search import runs
 from search.step_format import GSM8K, StepFormat, with_chat_template, with_few_shot
-from search.verifier import load_verifier
+from search.verifiers.verifier import load_verifier
 from tests.conftest import ROOT, train_prm
 
 GSM8K_SAMPLE = ROOT / "tests/fixtures/gsm8k_sample.jsonl"  # the first rows of GSM8K's test split

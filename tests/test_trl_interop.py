@@ -18,11 +18,11 @@ from transformers import (
 )
 from trl.experimental.prm import PRMConfig, PRMTrainer
 
+from core.config import UserError
 from data.stepwise import load_stepwise, render_rows
-from search.config import UserError
 from search.step_format import ARITH, CONFIG_KEY, MATH
-from search.verifier import METADATA_KEY, load_verifier
-from search.verifier_settings import VerifierSettings
+from search.verifiers.settings import VerifierSettings
+from search.verifiers.verifier import METADATA_KEY, load_verifier
 from tests.conftest import PRM_STEPS, ROOT, TINY
 from training import export_prm, prm
 from training.prm_data import tokenize_rows

@@ -20,14 +20,15 @@ from transformers import (
 )
 
 from bench import tokenizer_check
-from search import qwen_prm, runs
-from search.config import UserError, parse_config
-from search.qwen_prm import QwenMathPRM
+from core.config import UserError, parse_config
+from search import runs
 from search.step_format import ARITH, CONFIG_KEY, GSM8K
-from search.verifier import METADATA_KEY, PRMVerifier, load_verifier
-from search.verifier_adapters import token_id
-from search.verifier_layouts import TagLayout, Templates
-from search.verifier_settings import VerifierSettings
+from search.verifiers import qwen_prm
+from search.verifiers.adapters import token_id
+from search.verifiers.layouts import TagLayout, Templates
+from search.verifiers.qwen_prm import QwenMathPRM
+from search.verifiers.settings import VerifierSettings
+from search.verifiers.verifier import METADATA_KEY, PRMVerifier, load_verifier
 from tests.conftest import ROOT, TINY
 from tests.test_subword import GSM8K_SAMPLE, write_questions
 from training import export_prm

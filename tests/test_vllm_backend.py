@@ -9,17 +9,18 @@ import sys
 
 import pytest
 
+from core.config import UserError
 from data import build_prm_data
 from data.shards import read_all
 from search import cli as search_cli
 from search import runs
-from search.backends import BackendConfig, load_generator
-from search.config import UserError
-from search.generator import SamplingParams
-from search.hf_generator import HFGenerator, row_seed
+from search.generation.backends import load_generator
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator, row_seed
+from search.generation.settings import BackendConfig
+from search.generation.vllm_client import ServerError, ServerPool
+from search.generation.vllm_generator import VLLMGenerator, affinity_key, to_generation
 from search.prompting import stored_format
-from search.vllm_client import ServerError, ServerPool
-from search.vllm_generator import VLLMGenerator, affinity_key, to_generation
 from tests.conftest import ROOT, TINY_PRM_DATA_ARGS
 from tests.test_faults import one_line_error
 from tests.vllm_stub import StubServer, answer, policy_completions

@@ -19,11 +19,11 @@ import pytest
 from data import build_prm_data
 from data.arith import ArithTask
 from data.arith_oracle import ArithOracleVerifier
-from search.backends import BackendConfig
+from search.generation.settings import BackendConfig
+from search.generation.vllm_server import running_server
 from search.grading import answers_match
 from search.runtime import Runtime
-from search.strategy import SearchSettings, StrategySpec
-from search.vllm_server import running_server
+from search.strategies.strategy import SearchSettings, StrategySpec
 from tests.conftest import ROOT
 
 POLICY = os.environ.get("ARITH_POLICY", str(ROOT / "outputs/arith-tiny/policy"))

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from search.generator import SamplingParams
-from search.hf_generator import HFGenerator
+from search.generation.generator import SamplingParams
+from search.generation.hf_generator import HFGenerator
 
 Complete = Callable[[dict], tuple[int, Any]]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from search.config import UserError, parse_config
-from search.identity import claim_output_dir
+from core.config import UserError, parse_config
+from core.identity import claim_output_dir
 
 
 @dataclass
@@ -25,7 +25,7 @@ class OutputGuard:
 
 def parse_training_config(config_types: tuple, argv: list[str] | None, entry: str) -> tuple:
     """The parsed configs (the first one an `OutputGuard`, the last one TrainingArguments), with
-    logging on, an output_dir required and claimed for `entry` (`search.identity.claim_output_dir`),
+    logging on, an output_dir required and claimed for `entry` (`core.identity.claim_output_dir`),
     and the seed set."""
     parsed = parse_config(config_types, argv)
     guard, args = parsed[0], parsed[-1]

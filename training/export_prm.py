@@ -29,14 +29,14 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForTokenClassification
 
-from search.cards import write_card
-from search.checkpoints import load_config, load_model, load_tokenizer
-from search.config import UserError, check_model_path, cli, parse_config
-from search.identity import claim_output_dir, write_checksums
+from core.cards import write_card
+from core.checkpoints import check_model_path, load_config, load_model, load_tokenizer
+from core.config import UserError, cli, parse_config
+from core.identity import claim_output_dir, write_checksums
 from search.step_format import CONFIG_KEY, StepFormat
-from search.verifier import METADATA_KEY, PRMVerifier
-from search.verifier_adapters import SEPARATOR_KEY
-from search.verifier_layouts import encode_in_layout
+from search.verifiers.adapters import SEPARATOR_KEY
+from search.verifiers.layouts import encode_in_layout
+from search.verifiers.verifier import METADATA_KEY, PRMVerifier
 
 
 @dataclass
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> Path:
     measured = ", ".join(f"{name} {value:.1e}" for name, value in differences.items())
     body = (f"A token-classification PRM with two labels, layout `{layout}`: read it as "
             f"{READINGS[layout].format(sep=fmt.step_separator)} This project's runtime loads it with "
-            f"`search.verifier.load_verifier` (docs/verifiers.md).\n\nLargest step-score difference from the "
+            f"`search.verifiers.verifier.load_verifier` (docs/verifiers.md).\n\nLargest step-score difference from the "
             f"original, on a probe solution, per way of reading the copy: {measured}.")  # fmt: skip
     write_card(out, {"library_name": "transformers", "base_model": path, "tags": ["process-reward-model"]},
                f"{metadata.get('kind', 'prm').upper()}: two-label export of {path}", body)  # fmt: skip

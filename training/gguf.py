@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from search.config import UserError, cli, parse_config
-from search.identity import write_checksums
+from core.config import UserError, cli, parse_config
+from core.identity import write_checksums
 
 log = logging.getLogger(__name__)
 

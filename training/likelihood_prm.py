@@ -1,4 +1,4 @@
-"""Fit a `likelihood`-head PRM (`search.likelihood`): the backbone stays as it is, the head is
+"""Fit a `likelihood`-head PRM (`search.verifiers.likelihood`): the backbone stays as it is, the head is
 fitted by BCE on the step labels. Called by `training.prm` with `head: likelihood`.
 
 One forward pass per row gives every step's log-likelihood; the three features per step and
@@ -17,12 +17,12 @@ import torch
 from accelerate import PartialState
 from transformers import AutoModelForCausalLM
 
-from search.checkpoints import load_model, load_tokenizer
-from search.config import UserError, check_model_path
-from search.identity import write_checksums
-from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
+from core.checkpoints import check_model_path, load_model, load_tokenizer
+from core.config import UserError
+from core.identity import write_checksums
 from search.step_format import CONFIG_KEY, StepFormat
-from search.verifier import METADATA_KEY
+from search.verifiers.likelihood import LikelihoodHead, step_features, step_log_likelihoods
+from search.verifiers.verifier import METADATA_KEY
 from training.prm_card import write_prm_card
 from training.prm_data import encode_rows
 

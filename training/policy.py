@@ -18,10 +18,10 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
+from core.cards import write_model_card
+from core.checkpoints import check_model_path, load_policy, load_tokenizer
+from core.config import cli
 from data.arith import ArithConfig, ArithTask
-from search.cards import write_model_card
-from search.checkpoints import load_policy, load_tokenizer
-from search.config import check_model_path, cli
 from search.step_format import CONFIG_KEY, get_format
 from training.distributed import end_distributed
 from training.entry import OutputGuard, parse_training_config

@@ -12,7 +12,7 @@ BCE on soft or hard step targets:
   (`AutoModelForTokenClassification`) read at the last token of each step, every other token
   masked; the whole model is fine-tuned (DDP, DeepSpeed, FSDP, LoRA as launched).
 - `likelihood`: the policy's own log-likelihood of each step, through a fitted head of four
-  numbers (`search.likelihood`, `training.likelihood_prm`); the backbone is kept as it is.
+  numbers (`search.verifiers.likelihood`, `training.likelihood_prm`); the backbone is kept as it is.
 The checkpoint is a plain HF folder whose config carries the step format, the head, the label
 kind and the layout. `layout: trl` tokenizes a solution as TRL's `PRMTrainer.tokenize_row` does
 (BOS, the raw question, each step and separator on their own) instead of the step-format text in
@@ -42,14 +42,14 @@ from transformers import (
     TrainingArguments,
 )
 
+from core.checkpoints import check_model_path, load_model, load_tokenizer
+from core.config import UserError, cli
+from core.identity import write_checksums
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
-from search.checkpoints import load_model, load_tokenizer
-from search.config import UserError, check_model_path, cli
-from search.identity import write_checksums
 from search.step_format import CONFIG_KEY, StepFormat, get_format
-from search.verifier import AGGREGATIONS, HEADS, METADATA_KEY
-from search.verifier_layouts import LAYOUTS
+from search.verifiers.layouts import LAYOUTS
+from search.verifiers.verifier import AGGREGATIONS, HEADS, METADATA_KEY
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
@@ -67,7 +67,7 @@ class PRMConfig(OutputGuard):
     label_column: str = "labels"  # or mc_values (soft) / hard_labels
     step_format: str | None = None  # default: the dataset's (step_format.json, written by our builders)
     orm: bool = False  # train on the last step's label only
-    head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.likelihood)
+    head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.verifiers.likelihood)
     layout: str = "native"  # linear head: "native" (the step-format text in one go) or "trl" (TRL's tokenize_row)
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
     max_length: int = 256

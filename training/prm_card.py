@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from search.cards import write_model_card
+from core.cards import write_model_card
 
 
 def write_prm_card(out: Path, cfg, format_name: str, metadata: dict, metrics: dict, data_note: str = "") -> None:
@@ -25,12 +25,12 @@ def write_prm_card(out: Path, cfg, format_name: str, metadata: dict, metrics: di
         "(docs/verifiers.md).",
         "likelihood": "a causal LM (`AutoModelForCausalLM`) and a head in `config.json` (`reward_model."
         "likelihood_head`): the score of step i is sigmoid(w . [sum of the step log-likelihoods of steps 0..i, their "
-        "minimum, step i's] + b) (`search/likelihood.py`).",
+        "minimum, step i's] + b) (`search/verifiers/likelihood.py`).",
     }[cfg.head]
     kind = "ORM" if cfg.orm else "PRM"
     description = (
         f"Scores the steps of solutions in step format `{format_name}`, trained on {metadata['label_kind']} labels. "
-        f"Reading: {reading} In this project's runtime: `search.verifier.load_verifier`."
+        f"Reading: {reading} In this project's runtime: `search.verifiers.verifier.load_verifier`."
     )
     description += f"\n\n{data_note}" if data_note else ""
     tags = ["outcome-reward-model" if cfg.orm else "process-reward-model"]

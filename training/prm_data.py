@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from search.step_format import Encoded, StepFormat
-from search.verifier_layouts import encode_in_layout
+from search.verifiers.layouts import encode_in_layout
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -39,7 +39,7 @@ def check_row(row: dict, fmt: StepFormat, where: str) -> None:
 
 def encode_rows(rows: Dataset, tokenizer, fmt: StepFormat, max_length: int, split: str,
                 layout: str = "native") -> list[tuple[Encoded, list]]:  # fmt: skip
-    """Each checked row tokenized in `layout` (`search.verifier_layouts.encode_in_layout`) with its labels. Rows
+    """Each checked row tokenized in `layout` (`search.verifiers.layouts.encode_in_layout`) with its labels. Rows
     longer than `max_length` are dropped and counted, never truncated (that would lose late labels)."""
     encoded, too_long = [], 0
     for i, row in enumerate(rows):

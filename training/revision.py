@@ -31,11 +31,11 @@ from pathlib import Path
 from datasets import DatasetDict, load_from_disk
 from transformers import TrainingArguments
 
+from core.cards import write_model_card
+from core.checkpoints import check_model_path, load_policy, load_tokenizer
+from core.config import UserError, cli
 from data.arith import ArithTask
 from data.shards import dataset_format
-from search.cards import write_model_card
-from search.checkpoints import load_policy, load_tokenizer
-from search.config import UserError, check_model_path, cli
 from search.step_format import CONFIG_KEY, StepFormat
 from training.distributed import end_distributed
 from training.entry import OutputGuard, parse_training_config

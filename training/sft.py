@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from transformers import Trainer, TrainingArguments
 
-from search.identity import write_checksums
+from core.identity import write_checksums
 from search.step_format import StepFormat
 from training.collate import RightPadCollator
 

@@ -15,7 +15,7 @@ from torch import nn
 from transformers import AutoModel, Qwen2Model, Qwen2PreTrainedModel
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from search.config import UserError
+from core.config import UserError
 
 ARCHITECTURE = "Qwen2ForProcessRewardModel"  # what the public checkpoints' config.json declares
 IGNORED_WEIGHTS = ("lm_head.",)  # an LM head shipped next to the reward head is not used

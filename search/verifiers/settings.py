@@ -1,9 +1,9 @@
 """Which kind of verifier a checkpoint is, and how a public PRM wants a solution written.
 
 The runtime reads this project's own PRMs/ORMs (`native`) and three public shapes
-(`search.verifier_adapters`); these are the recipe/CLI keys that choose and tune them. Every
+(`search.verifiers.adapters`); these are the recipe/CLI keys that choose and tune them. Every
 value is checked when the settings are made, before any model loads. `verifier_kind` unset, the
-checkpoint's config tells the kind (`search.verifier_adapters.detect_kind`); a rendering key needs
+checkpoint's config tells the kind (`search.verifiers.adapters.detect_kind`); a rendering key needs
 the kind set. A key left unset takes its kind's default (`DEFAULTS`): the format the public
 checkpoints of that kind were trained on.
 

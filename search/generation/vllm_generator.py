@@ -22,7 +22,7 @@ What the HF backend does, this one asks the server for, one `/v1/completions` re
 
 The requests of one question (its prompt and every extension of it: a beam's next step, a revision)
 all go to one server, picked by the question, so that server's prefix cache holds its beams; failed
-requests are tried again on the next server (`search.vllm_client`).
+requests are tried again on the next server (`search.generation.vllm_client`).
 """
 
 from __future__ import annotations
@@ -36,15 +36,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig
 
-from search.checkpoints import load_config, load_tokenizer
-from search.config import check_model_path
-from search.generator import Generation, SamplingParams, generation_seeds, stable_seed
-from search.hf_generator import banned_ids, end_ids, row_seed
+from core.checkpoints import check_model_path, load_config, load_tokenizer
+from search.generation.generator import Generation, SamplingParams, generation_seeds, stable_seed
+from search.generation.hf_generator import banned_ids, end_ids, row_seed
+from search.generation.vllm_client import ServerError, ServerPool
 from search.step_format import StepFormat
-from search.vllm_client import ServerError, ServerPool
 
 if TYPE_CHECKING:
-    from search.backends import BackendConfig
+    from search.generation.settings import BackendConfig
 
 BANNED_BIAS = -100.0  # the lowest logit bias vLLM accepts
 

@@ -22,10 +22,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from search.accounting import Accounting
 from search.grading import group_equivalent
-from search.selection import SELECTIONS
-from search.verifier import AGGREGATIONS
+from search.strategies.accounting import Accounting
+from search.strategies.selection import SELECTIONS
+from search.verifiers.verifier import AGGREGATIONS
 
 STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts", "revision")
 NEEDS_WIDTH = ("beam", "lookahead", "dvts")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from search.accounting import Accounting
-from search.generator import Generator, SamplingParams, stable_seed
+from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
-from search.strategy import Candidate, SearchResult, SearchSettings, pick
-from search.verifier import Verifier, aggregate, score_solutions
+from search.strategies.accounting import Accounting
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick
+from search.verifiers.verifier import Verifier, aggregate, score_solutions
 
 
 @dataclass

@@ -5,19 +5,14 @@
 
 `BackendConfig` holds the keys; the runtime (and so the evaluation) and every data builder mix it
 into their configs, so one recipe key switches all of them. Its values are checked when the config
-is parsed, before any model loads. `load_generator` builds the generator for a checkpoint.
+is parsed, before any model loads (this module imports nothing heavy). `search.generation.backends.
+load_generator` builds the generator for a checkpoint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
-
-from search.generator import Generator
-from search.hf_generator import HFGenerator
-from search.step_format import StepFormat
-from search.vllm_generator import VLLMGenerator
 
 BACKENDS = ("hf", "vllm")
 SPEED_ONLY = ("server_urls", "request_timeout", "max_retries", "concurrency")  # how fast, not what is sampled
@@ -66,12 +61,3 @@ class BackendConfig:
         """Keys that do not decide what is sampled: the speed-only ones, and `backend` itself at its default
         (so outputs recorded before these keys existed stay resumable)."""
         return SPEED_ONLY + (("backend",) if self.backend == "hf" else ())
-
-
-def load_generator(
-    path: str | Path, fmt: StepFormat, backend: BackendConfig, batch_size: int = 64, device: str | None = None
-) -> Generator:
-    """The generator of a checkpoint on the configured backend (`batch_size` and `device`: hf only)."""
-    if backend.backend == "vllm":
-        return VLLMGenerator.connect(path, fmt, backend)
-    return HFGenerator.from_pretrained(path, fmt, batch_size=batch_size, device=device)

@@ -1,10 +1,10 @@
 """Public PRMs behind the runtime's `Verifier` protocol: TRL-style, Math-Shepherd/RLHFlow-style and
-Qwen2.5-Math-PRM-style checkpoints (`search.verifier_settings` describes the kinds and their keys).
+Qwen2.5-Math-PRM-style checkpoints (`search.verifiers.settings` describes the kinds and their keys).
 
 The runtime hands a verifier the POLICY's rendered prompts and steps. An `AdapterVerifier` takes
 the question back out of each prompt (the policy format's `question_of`; a revision prompt's
 history sits in the question slot and travels with it), writes the question and the steps in the
-verifier's own format (`search.verifier_layouts`), runs the model once per solution in batches
+verifier's own format (`search.verifiers.layouts`), runs the model once per solution in batches
 and reads each step's probability at the token its layout names. It keeps no prefix cache: tree
 search works as with any verifier, computing every token.
 
@@ -24,14 +24,14 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-from search.cached_forward import token_values
-from search.checkpoints import load_model, load_tokenizer
-from search.config import UserError
-from search.qwen_prm import ARCHITECTURE as QWEN_ARCHITECTURE
-from search.qwen_prm import load_qwen_prm
+from core.checkpoints import load_model, load_tokenizer
+from core.config import UserError
+from search.generation.cached_forward import token_values
 from search.step_format import StepFormat
-from search.verifier_layouts import Rendered, SeparatorLayout, TagLayout, Templates, TurnLayout
-from search.verifier_settings import ADAPTER_KINDS, DEFAULTS, VerifierSettings
+from search.verifiers.layouts import Rendered, SeparatorLayout, TagLayout, Templates, TurnLayout
+from search.verifiers.qwen_prm import ARCHITECTURE as QWEN_ARCHITECTURE
+from search.verifiers.qwen_prm import load_qwen_prm
+from search.verifiers.settings import ADAPTER_KINDS, DEFAULTS, VerifierSettings
 
 # in config.json of this project's PRMs/ORMs: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
 METADATA_KEY = "reward_model"

@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from search.config import UserError
+from core.config import UserError
 
 T = TypeVar("T")
 RETRIED_STATUS = frozenset({408, 429, 500, 502, 503, 504})

@@ -21,7 +21,7 @@ last step's score). A blank step (a separator alone) is not a step: the path goe
 
 A path that hits a token limit or `max_rounds` without an answer line has no answer.
 
-Prefix reuse (`search.prefix_cache`): where the generator and the verifier support it, each
+Prefix reuse (`search.generation.prefix_cache`): where the generator and the verifier support it, each
 keeps the states of the live beams between rounds, so a round computes only the new step's
 tokens, in the policy and in the verifier; the pruned beams' states are freed after each round.
 The answers and scores are those of full passes (`reuse_prefixes=False`); the accounting says
@@ -33,12 +33,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from search.accounting import Accounting
-from search.generator import Generation, Generator, SamplingParams, stable_seed
-from search.prefix_cache import PrefixReuse, prefix_reuse
+from search.generation.generator import Generation, Generator, SamplingParams, stable_seed
+from search.generation.prefix_cache import PrefixReuse, prefix_reuse
 from search.step_format import StepFormat
-from search.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
-from search.verifier import Verifier, aggregate
+from search.strategies.accounting import Accounting
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
+from search.verifiers.verifier import Verifier, aggregate
 
 
 @dataclass

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from search.config import UserError
+from core.config import UserError
 
 WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json")
 

@@ -4,7 +4,7 @@
 spend N; lookahead with k steps spends N*(k+1)); the token counts are what was really
 processed. `prompt_tokens` and `verifier_tokens` count every token the policy's prefill and
 the verifier read; of those, `cached_prompt_tokens` and `cached_verifier_tokens` were read
-from a prefix cache (`search.prefix_cache`) instead of being computed. FLOPs are estimated as
+from a prefix cache (`search.generation.prefix_cache`) instead of being computed. FLOPs are estimated as
 2 x parameters per token computed (Kaplan et al.), for the policy (prefill tokens computed +
 generated tokens) and for the verifier (tokens computed).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from search.generator import Generation
+from search.generation.generator import Generation
 
 
 @dataclass

@@ -1,17 +1,17 @@
 """Verifiers: per-step scores of solutions, and how a solution's steps become one score.
 
-`load_verifier` loads a verifier by path and kind (`search.verifier_settings`). A PRM/ORM
+`load_verifier` loads a verifier by path and kind (`search.verifiers.settings`). A PRM/ORM
 checkpoint of this project (`native`) is refused if its step format differs from the one in
 use, and its head comes from its metadata (`reward_model.head`): `PRMVerifier` for the
 token-classification head (the score of step i is the sigmoid of the one logit, or for a
 two-label export (`training.export_prm`) the softmax probability of label 1, at the last token of
 step i, the solution tokenized in the checkpoint's layout, `reward_model.layout`: `native` or TRL's,
-`search.verifier_layouts.encode_in_layout`) and `LikelihoodVerifier` for the `likelihood` head
-(`search.likelihood`). Both score
+`search.verifiers.layouts.encode_in_layout`) and `LikelihoodVerifier` for the `likelihood` head
+(`search.verifiers.likelihood`). Both score
 every step of a solution in ONE forward pass, and both can reuse prefixes
-(`search.prefix_cache`): within `reuse_prefixes()` a solution whose prefix was scored before
+(`search.generation.prefix_cache`): within `reuse_prefixes()` a solution whose prefix was scored before
 computes only its new tokens, with the same scores. Public PRMs (TRL, Math-Shepherd/RLHFlow,
-Qwen2.5-Math-PRM) are `search.verifier_adapters.AdapterVerifier`s.
+Qwen2.5-Math-PRM) are `search.verifiers.adapters.AdapterVerifier`s.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Protocol
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-from search.cached_forward import token_values
-from search.checkpoints import load_config, load_model, load_tokenizer
-from search.config import UserError, check_model_path
-from search.likelihood import LikelihoodHead, step_features, step_log_likelihoods
-from search.prefix_cache import ReusesPrefixes
+from core.checkpoints import check_model_path, load_config, load_model, load_tokenizer
+from core.config import UserError
+from search.generation.cached_forward import token_values
+from search.generation.prefix_cache import ReusesPrefixes
 from search.step_format import CONFIG_KEY, StepFormat, check_compatible
-from search.verifier_adapters import METADATA_KEY, AdapterVerifier, detect_kind, load_adapter
-from search.verifier_layouts import LAYOUTS, encode_in_layout
-from search.verifier_settings import VerifierSettings
+from search.verifiers.adapters import METADATA_KEY, AdapterVerifier, detect_kind, load_adapter
+from search.verifiers.layouts import LAYOUTS, encode_in_layout
+from search.verifiers.likelihood import LikelihoodHead, step_features, step_log_likelihoods
+from search.verifiers.settings import VerifierSettings
 
 HEADS = ("linear", "likelihood")
 AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {

@@ -3,7 +3,7 @@
 - No checkpoint's own code runs unless asked: every load passes `trust_remote_code=False`
   (transformers would otherwise ask "[y/N]" on the terminal for a checkpoint with `auto_map`,
   and a "y" typed mid-`make` would run it). The one opt-in is `verifier_kind: qwen_prm` with
-  `trust_remote_code: true` (`search.qwen_prm`).
+  `trust_remote_code: true` (`search.verifiers.qwen_prm`).
 - No weight is left randomly initialised without a word: a load whose checkpoint lacks weights
   of the class asked for (another architecture, a PRM where a policy was meant, a causal LM
   read as a token classifier) is refused, naming the first missing weights; a new head that a
@@ -14,12 +14,38 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from search.config import UserError
+from core.config import UserError
+from core.identity import verify_checksums
 
 REWARD_MODEL_KEY = "reward_model"  # the config.json key of this project's PRMs and ORMs
+
+
+def check_model_path(path: str | Path, what: str) -> str:
+    """A local checkpoint folder that must exist and hold a readable config.json, or a hub id
+    ("org/name") left to the hub. A path whose first part is a local folder (a mistyped
+    `outputs/polcy`) is local: it is never looked up on the hub."""
+    path = str(path)
+    first = Path(path.split("/")[0]).expanduser()
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path).exists() or first.is_dir()
+    if not looks_local:
+        return path
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"{what} not found: {path}")
+    verify_checksums(folder)
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            json.loads(config.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(
+                f"{what} {path}: config.json is not valid JSON (a corrupt or unfinished checkpoint)"
+            ) from None
+    return path
 
 
 def load_config(path: str | Path, what: str = "checkpoint"):

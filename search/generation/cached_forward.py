@@ -1,4 +1,4 @@
-"""Batched passes of a transformers model that start from cached prefixes (`search.prefix_cache`).
+"""Batched passes of a transformers model that start from cached prefixes (`search.generation.prefix_cache`).
 
 `batch_cache` lays the held states of a batch's rows into one transformers cache (left-padded with
 zeros, masked out), `row_state` takes one row's state back out, and `token_values` is the verifiers'
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import DynamicCache
 
-from search.prefix_cache import PrefixCache, SequenceState
+from search.generation.prefix_cache import PrefixCache, SequenceState
 
 # read(logits [batch, width, vocab or labels], ids [batch, width]) -> values [batch, width]
 Read = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

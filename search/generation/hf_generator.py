@@ -7,7 +7,7 @@ what lets sharded data builders reproduce a single-process run exactly. A sample
 at `max_new_tokens`, or where prompt and sample fill the model's context (a length stop, as
 the vLLM backend's `max_tokens` cap): never past the positions the model was trained on.
 
-Within `reuse_prefixes()` (`search.prefix_cache`) the generator keeps each output's key/value
+Within `reuse_prefixes()` (`search.generation.prefix_cache`) the generator keeps each output's key/value
 states, and a prompt that extends a kept sequence (a beam's next step) computes only its tokens
 past the longest cached prefix: the samples are those of a full pass, with the same seeds.
 """
@@ -29,11 +29,10 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from search.cached_forward import batch_cache, row_state
-from search.checkpoints import load_policy, load_tokenizer
-from search.config import check_model_path
-from search.generator import Generation, SamplingParams, generation_seeds
-from search.prefix_cache import ReusesPrefixes, Start
+from core.checkpoints import check_model_path, load_policy, load_tokenizer
+from search.generation.cached_forward import batch_cache, row_state
+from search.generation.generator import Generation, SamplingParams, generation_seeds
+from search.generation.prefix_cache import ReusesPrefixes, Start
 from search.step_format import StepFormat
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Start a vLLM OpenAI-compatible server from its own virtualenv, with what the vLLM backend needs.
 
-    python -m search.vllm_server --model outputs/arith-tiny/policy --port 8000 [more vLLM flags]   # make vllm-serve
+    python -m search.generation.vllm_server --model outputs/arith-tiny/policy --port 8000   # make vllm-serve
     with running_server("outputs/arith-tiny/policy", ["--dtype", "float32"], log) as url: ...
 
 vLLM pins its own torch and transformers, so it lives in `.venv-vllm` (`make vllm-venv`), never in the
@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from search.config import UserError
+from core.config import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -95,7 +95,9 @@ def stop(server: subprocess.Popen, grace: float = 60) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m search.vllm_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m search.generation.vllm_server", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model", required=True, help="the checkpoint to serve: a local folder or a Hub id")
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="the port to listen on")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.config import UserError
-from search.generator import stable_seed
+from core.config import UserError
+from search.generation.generator import stable_seed
 
 FORMAT = "compute-optimal-schedule/1"
 

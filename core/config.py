@@ -12,7 +12,6 @@ import argparse
 import difflib
 import functools
 import inspect
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -201,32 +200,6 @@ def dry_run_summary(configs: Sequence[Any], recipe: str | None, notes: Sequence[
         lines.append(f"{type(config).__name__}:")
         lines += [f"  {line}" for line in yaml.safe_dump(changed, sort_keys=False).splitlines()] if changed else []
     return "\n".join(lines)
-
-
-def check_model_path(path: str | Path, what: str) -> str:
-    """A local checkpoint folder that must exist and hold a readable config.json, or a hub id
-    ("org/name") left to the hub. A path whose first part is a local folder (a mistyped
-    `outputs/polcy`) is local: it is never looked up on the hub."""
-    path = str(path)
-    first = Path(path.split("/")[0]).expanduser()
-    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1 or Path(path).exists() or first.is_dir()
-    if not looks_local:
-        return path
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise UserError(f"{what} not found: {path}")
-    from search.identity import verify_checksums  # identity builds on this module
-
-    verify_checksums(folder)
-    config = folder / "config.json"
-    if config.is_file():
-        try:
-            json.loads(config.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(
-                f"{what} {path}: config.json is not valid JSON (a corrupt or unfinished checkpoint)"
-            ) from None
-    return path
 
 
 def cli(main: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from search.cached_forward import token_values
-from search.prefix_cache import PrefixCache
+from search.generation.cached_forward import token_values
+from search.generation.prefix_cache import PrefixCache
 from search.step_format import Encoded
 
 FEATURES = ("cumulative_ll", "min_step_ll", "step_ll")
@@ -35,7 +35,7 @@ def step_log_likelihoods(
     model, encoded: Sequence[Encoded], pad_id: int, batch_size: int = 64, cache: PrefixCache | None = None
 ) -> list[torch.Tensor]:
     """Per solution, the log-likelihood of each step's tokens under `model` (right-padded batches); with a
-    prefix cache, a solution's cached prefix is read, not computed (`search.cached_forward.token_values`)."""
+    prefix cache, a solution's cached prefix is read, not computed (`search.generation.cached_forward.token_values`)."""
     token_ll = token_values(model, [e.ids for e in encoded], pad_id, batch_size, token_log_likelihood, 1, cache)
     out = []
     for enc, ll in zip(encoded, token_ll, strict=True):

@@ -1,0 +1,1 @@
+"""Generation: the generator interface, the transformers backend with prefix reuse, and vLLM servers."""
