@@ -9,6 +9,11 @@
   read as a token classifier) is refused, naming the first missing weights; a new head that a
   trainer initialises on purpose is named in `new_weights`.
 - A reward model of this project (its config carries `reward_model`) is refused as a policy.
+
+What a checkpoint of this project carries lives in its config.json, written by `stamp` (every
+trainer) and read by `read_metadata` (everyone else): `step_format`, the format it was trained in
+(`search.step_format.StepFormat.to_dict`), and for a PRM or ORM `reward_model`: its kind, head,
+label kind, layout and default aggregation.
 """
 
 from __future__ import annotations
@@ -16,12 +21,36 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import UserError
 from core.identity import verify_checksums
 
-REWARD_MODEL_KEY = "reward_model"  # the config.json key of this project's PRMs and ORMs
+STEP_FORMAT_KEY = "step_format"  # config.json: the step format a checkpoint was trained in
+REWARD_MODEL_KEY = "reward_model"  # config.json: a PRM's or ORM's kind, head, labels, layout, aggregation
+
+
+@dataclass(frozen=True)
+class Metadata:
+    step_format: dict | None  # None: a checkpoint from elsewhere (a Hub model)
+    reward_model: dict | None  # None: not one of this project's reward models
+
+    @classmethod
+    def of(cls, config) -> Metadata:
+        return cls(getattr(config, STEP_FORMAT_KEY, None), getattr(config, REWARD_MODEL_KEY, None))
+
+
+def stamp(model, step_format: dict, reward_model: dict | None = None) -> None:
+    """Write what a checkpoint carries into the model's config (saved with it)."""
+    setattr(model.config, STEP_FORMAT_KEY, step_format)
+    if reward_model is not None:
+        setattr(model.config, REWARD_MODEL_KEY, reward_model)
+
+
+def read_metadata(path: str | Path, what: str = "checkpoint") -> Metadata:
+    """What the checkpoint at `path` carries (its config only: no weights are read)."""
+    return Metadata.of(load_config(path, what))
 
 
 def check_model_path(path: str | Path, what: str) -> str:
@@ -91,7 +120,7 @@ def load_policy(path: str | Path, **kwargs):
     """A causal LM to sample from, refused if it is one of this project's reward models."""
     from transformers import AutoModelForCausalLM
 
-    if getattr(load_config(path, "policy checkpoint"), REWARD_MODEL_KEY, None):
+    if read_metadata(path, "policy checkpoint").reward_model:
         raise UserError(f"policy checkpoint {path} is a reward model (its config.json has {REWARD_MODEL_KEY}): pass "
                         "a policy (a causal LM trained to solve)")  # fmt: skip
     return load_model(AutoModelForCausalLM, path, "policy checkpoint", **kwargs)

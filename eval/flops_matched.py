@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.checkpoints import check_model_path, load_config, load_policy
+from core.checkpoints import check_model_path, load_policy, read_metadata
 from core.config import UserError, cli, parse_config
 from eval.compute_optimal import at_budget
 from eval.outcomes import Outcomes
@@ -42,7 +42,7 @@ from search.generation.hf_generator import HFGenerator
 from search.grading import answers_match
 from search.prompting import PromptConfig, resolve_format
 from search.questions import load_questions
-from search.step_format import CONFIG_KEY, check_compatible
+from search.step_format import check_compatible
 
 
 def matched_budget(size_ratio: float, inference_to_pretraining: float) -> float:
@@ -88,7 +88,7 @@ def large_greedy(cfg: FlopsMatchedConfig, outcomes: Outcomes) -> tuple[dict, int
     small, large = outcomes.meta["policy"], check_model_path(cfg.large_policy, "large policy checkpoint")
     fmt = resolve_format(small, PromptConfig())
     try:
-        check_compatible(fmt, getattr(load_config(large, "large policy checkpoint"), CONFIG_KEY, None), large)
+        check_compatible(fmt, read_metadata(large, "large policy checkpoint").step_format, large)
     except ValueError as err:
         raise UserError(str(err)) from None
     generator = HFGenerator.from_pretrained(large, fmt, batch_size=cfg.batch_size)
@@ -150,9 +150,9 @@ def load_policy_params(path: str) -> int:
     """Parameters of a verifier checkpoint of this project (a causal LM backbone or a token classifier)."""
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-    from core.checkpoints import REWARD_MODEL_KEY, load_model
+    from core.checkpoints import load_model
 
-    head = (getattr(load_config(path, "verifier checkpoint"), REWARD_MODEL_KEY, None) or {}).get("head")
+    head = (read_metadata(path, "verifier checkpoint").reward_model or {}).get("head")
     auto = AutoModelForCausalLM if head == "likelihood" else AutoModelForTokenClassification
     return load_model(auto, path, "verifier checkpoint").num_parameters()
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.checkpoints import load_config, load_tokenizer
+from core.checkpoints import load_tokenizer, read_metadata
 from core.config import UserError
 from search.questions import load_questions
-from search.step_format import CONFIG_KEY, StepFormat, get_format, with_chat_template, with_few_shot
+from search.step_format import StepFormat, get_format, with_chat_template, with_few_shot
 
 
 @dataclass
@@ -52,7 +52,7 @@ class PromptConfig:
 def stored_format(model: str) -> StepFormat | None:
     """The step format a checkpoint carries, or None."""
     try:
-        stored = getattr(load_config(model, "policy checkpoint"), CONFIG_KEY, None)
+        stored = read_metadata(model, "policy checkpoint").step_format
         return StepFormat.from_dict(stored) if stored is not None else None
     except ValueError as err:
         raise UserError(f"{model}: {err}") from None

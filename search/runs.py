@@ -60,11 +60,11 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
         VerifierSettings.__post_init__(self)
         BackendConfig.__post_init__(self)
         check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
-        self.search_settings(self.aggregation or "last")  # every value checked before any model loads
+        self.search_settings()  # every value checked before any model loads
 
-    def search_settings(self, aggregation: str) -> SearchSettings:
+    def search_settings(self) -> SearchSettings:
         return SearchSettings(self.temperature, self.top_p, self.max_step_tokens, self.max_new_tokens,
-                              self.max_rounds, aggregation)  # fmt: skip
+                              self.max_rounds, self.aggregation)  # fmt: skip
 
     def spec(self, text: str) -> StrategySpec:
         try:
@@ -74,7 +74,7 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
 
     def load(self) -> Runtime:
         verifier = None if self.verifier.lower() == "none" else self.verifier
-        runtime = Runtime.load(
+        return Runtime.load(
             self.policy,
             verifier,
             prompting=self,
@@ -84,9 +84,8 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
             revision_verifier=self.revision_verifier,
             verifier_settings=self,
             backend=self,
+            settings=self.search_settings(),
         )
-        runtime.settings = self.search_settings(self.aggregation or runtime.settings.aggregation)
-        return runtime
 
 
 @dataclass

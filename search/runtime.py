@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from core.checkpoints import check_model_path, load_config
+from core.checkpoints import check_model_path, read_metadata
 from core.config import UserError
 from search.generation.backends import load_generator
 from search.generation.generator import Generator
 from search.generation.settings import BackendConfig
 from search.prompting import PromptConfig, resolve_format
-from search.step_format import CONFIG_KEY, StepFormat, check_compatible
+from search.step_format import StepFormat, check_compatible
 from search.strategies.accounting import Accounting
 from search.strategies.best_of_n import sample_best_of_n
 from search.strategies.compute_optimal import ComputeOptimalSchedule, probe_seed
@@ -29,6 +29,13 @@ from search.strategies.strategy import SearchResult, SearchSettings, StrategySpe
 from search.strategies.tree_search import tree_search
 from search.verifiers.settings import VerifierSettings
 from search.verifiers.verifier import Verifier, load_verifier
+
+
+def resolved(settings: SearchSettings, verifier: Verifier | None) -> SearchSettings:
+    """The settings with the aggregation decided once: the one asked for, else the verifier's, else "last"."""
+    if settings.aggregation is not None:
+        return settings
+    return replace(settings, aggregation=verifier.aggregation if verifier is not None else "last")
 
 
 class Runtime:
@@ -43,7 +50,10 @@ class Runtime:
     ):
         self.generator, self.format, self.verifier = generator, fmt, verifier
         self.reviser, self.revision_verifier = reviser, revision_verifier
-        self.settings = settings or SearchSettings(aggregation=verifier.aggregation if verifier else "last")
+        self.settings = resolved(settings or SearchSettings(), verifier)
+        # revision chains are scored by the revision ORM, with its own aggregation
+        self.revision_settings = replace(self.settings, aggregation=None if revision_verifier else "last")
+        self.revision_settings = resolved(self.revision_settings, revision_verifier)
 
     @classmethod
     def load(
@@ -57,6 +67,7 @@ class Runtime:
         revision_verifier: str | None = None,
         verifier_settings: VerifierSettings | None = None,
         backend: BackendConfig | None = None,
+        settings: SearchSettings | None = None,
     ) -> Runtime:
         """Checkpoints by path (the policy may be any HF causal LM), with default settings. `verifier_settings`
         say how to read `verifier` (a public PRM: `search.verifiers.adapters`); the revision verifier is
@@ -71,7 +82,7 @@ class Runtime:
         if revision_model:
             check_model_path(revision_model, "revision model checkpoint")
             try:  # our revision models always carry the format they were trained on
-                stored = getattr(load_config(revision_model, "revision model"), CONFIG_KEY, None)
+                stored = read_metadata(revision_model, "revision model").step_format
                 check_compatible(fmt, stored, revision_model)
             except ValueError as err:
                 raise UserError(str(err)) from None
@@ -80,7 +91,7 @@ class Runtime:
         def prm(path: str | None, settings: VerifierSettings | None = None) -> Verifier | None:
             return load_verifier(path, fmt, batch_size, device, settings) if path else None
 
-        return cls(generator, fmt, prm(verifier, verifier_settings), None, reviser, prm(revision_verifier))
+        return cls(generator, fmt, prm(verifier, verifier_settings), settings, reviser, prm(revision_verifier))
 
     def parameter_counts(self, spec: StrategySpec | None = None) -> tuple[int | None, int]:
         """Parameters of the generator and the verifier `spec` uses, for the FLOPs estimate (None if unknown)."""
@@ -132,7 +143,7 @@ class Runtime:
             if spec.name == "revision":
                 assert self.reviser is not None
                 verifier = self.revision_verifier if spec.select != "majority" else None
-                settings = replace(self.settings, aggregation=verifier.aggregation) if verifier else self.settings
+                settings = self.revision_settings
                 length = spec.chain_length(max(budgets))
                 chains = sample_revision_chains(
                     questions, self.reviser, verifier, self.format, settings, max(budgets) // length, length, seed

@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
+from core.checkpoints import STEP_FORMAT_KEY
 from search.grading import extract_answer
-
-CONFIG_KEY = "step_format"  # key under which a checkpoint's config carries its format
 
 
 class Encoded(NamedTuple):
@@ -261,7 +260,7 @@ def get_format(name: str) -> StepFormat:
 def check_compatible(expected: StepFormat, found: dict[str, Any] | None, where: str) -> None:
     """Raise if a checkpoint's stored format differs from the one in use."""
     if found is None:
-        raise ValueError(f"{where}: checkpoint carries no step format (config key {CONFIG_KEY!r})")
+        raise ValueError(f"{where}: checkpoint carries no step format (config key {STEP_FORMAT_KEY!r})")
     stored = StepFormat.from_dict(found)
     if stored != expected:
         raise ValueError(f"{where}: checkpoint step format {stored} does not match the one in use {expected}")

@@ -3,6 +3,7 @@ import json
 import pytest
 from datasets import load_from_disk
 
+from core.checkpoints import STEP_FORMAT_KEY
 from data import build_revision_data
 from data.arith import ArithQuestion, check_solution
 from data.build_revision_data import RevisionDataConfig, revision_chunk
@@ -80,7 +81,6 @@ def test_builder_end_to_end_resumes_to_the_same_dataset(tiny_policy, tmp_path):
 def test_revision_model_trains_on_completions_and_loads(tiny_policy, tmp_path):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from search.step_format import CONFIG_KEY
     from training import revision
     from training.sft import IGNORE, tokenize_example
 
@@ -94,7 +94,7 @@ def test_revision_model_trains_on_completions_and_loads(tiny_policy, tmp_path):
                          "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
                          "--disable_tqdm", "true"])  # fmt: skip
     assert AutoModelForCausalLM.from_pretrained(out) is not None and (out / "task.json").is_file()
-    assert getattr(AutoConfig.from_pretrained(out), CONFIG_KEY) == ARITH.to_dict()
+    assert getattr(AutoConfig.from_pretrained(out), STEP_FORMAT_KEY) == ARITH.to_dict()
     row = load_from_disk(str(data / "dataset"))["train"][0]  # the loss covers the completion only
     tokenizer = AutoTokenizer.from_pretrained(out)
     example = tokenize_example(tokenizer, ARITH, row["prompt"], ARITH.split_steps(row["completion"]))

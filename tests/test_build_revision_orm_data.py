@@ -6,10 +6,10 @@ import json
 from datasets import load_from_disk
 from transformers import AutoConfig
 
+from core.checkpoints import REWARD_MODEL_KEY
 from data import build_revision_orm_data
 from data.arith import ArithTask, check_solution
 from search.step_format import ARITH
-from search.verifiers.verifier import METADATA_KEY
 from tests.conftest import train_prm
 
 ARGS = ["--questions_per_level", "2", "--chains", "2", "--length", "3", "--validation_fraction", "0.3",
@@ -35,4 +35,4 @@ def test_attempts_are_graded_in_their_revision_context_and_train_an_orm(tiny_pol
             assert row["prompt"] == ARITH.prompt(row["question"])
 
     orm = train_prm(tiny_policy, out, tmp_path / "orm", "--orm", "true", "--dataset", str(out / "dataset"))
-    assert getattr(AutoConfig.from_pretrained(orm), METADATA_KEY)["kind"] == "orm"
+    assert getattr(AutoConfig.from_pretrained(orm), REWARD_MODEL_KEY)["kind"] == "orm"

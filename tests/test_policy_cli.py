@@ -5,9 +5,10 @@ import sys
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.checkpoints import STEP_FORMAT_KEY
 from data.arith import ArithTask
 from eval import policy_report
-from search.step_format import ARITH, CONFIG_KEY
+from search.step_format import ARITH
 from tests.conftest import ROOT
 from training import policy
 
@@ -22,7 +23,7 @@ def test_policy_sft_smoke_run_learns_and_saves_a_loadable_checkpoint(tiny_policy
     assert losses[-1] < losses[0] * 0.5
     model = AutoModelForCausalLM.from_pretrained(tiny_policy)
     tokenizer = AutoTokenizer.from_pretrained(tiny_policy)
-    assert getattr(model.config, CONFIG_KEY) == ARITH.to_dict()
+    assert getattr(model.config, STEP_FORMAT_KEY) == ARITH.to_dict()
     assert tokenizer.decode(tokenizer("Q:1+2\n")["input_ids"], skip_special_tokens=True) == "Q:1+2\n"
     task = ArithTask.load(tiny_policy)
     assert (task.config.max_ops, task.test_per_level, task.step_format) == (3, 3, ARITH)

@@ -10,8 +10,9 @@ import pytest
 from datasets import Dataset
 from transformers import AutoConfig, AutoModelForTokenClassification
 
+from core.checkpoints import STEP_FORMAT_KEY
 from core.config import UserError
-from search.step_format import ARITH, CONFIG_KEY, StepFormat
+from search.step_format import ARITH, StepFormat
 from search.verifiers.verifier import aggregate, load_verifier
 from tests.conftest import PRM_STEPS as STEPS
 from tests.conftest import ROOT
@@ -21,7 +22,7 @@ from training.prm_data import IGNORE, tokenize_rows
 
 def test_checkpoint_loads_and_carries_format_and_label_kind(tiny_prm):
     config = AutoConfig.from_pretrained(tiny_prm)
-    assert getattr(config, CONFIG_KEY) == ARITH.to_dict()
+    assert getattr(config, STEP_FORMAT_KEY) == ARITH.to_dict()
     assert config.reward_model == {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last",
                                    "layout": "native"}  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(tiny_prm)

@@ -18,11 +18,12 @@ from transformers import (
 )
 from trl.experimental.prm import PRMConfig, PRMTrainer
 
+from core.checkpoints import REWARD_MODEL_KEY, STEP_FORMAT_KEY
 from core.config import UserError
 from data.stepwise import load_stepwise, render_rows
-from search.step_format import ARITH, CONFIG_KEY, MATH
+from search.step_format import ARITH, MATH
 from search.verifiers.settings import VerifierSettings
-from search.verifiers.verifier import METADATA_KEY, load_verifier
+from search.verifiers.verifier import load_verifier
 from tests.conftest import PRM_STEPS, ROOT, TINY
 from training import export_prm, prm
 from training.prm_data import tokenize_rows
@@ -172,7 +173,7 @@ def test_our_trl_layout_prm_exported_reads_in_trl_as_in_our_runtime(policies, ca
     export = export_prm.main(["--checkpoint", str(original), "--output_dir", str(tmp_path / "two")])
     assert "(layout trl)" in capsys.readouterr().out
     config = json.loads((export / "config.json").read_text())
-    assert config["step_separator"] == fmt.step_separator and config[METADATA_KEY]["layout"] == "trl"
+    assert config["step_separator"] == fmt.step_separator and config[REWARD_MODEL_KEY]["layout"] == "trl"
     ours = runtime_scores(original, case, ROWS[case])
     model, tok = AutoModelForTokenClassification.from_pretrained(export), AutoTokenizer.from_pretrained(export)
     theirs = [trl_reading(model, tok, row, config["step_separator"]) for row in ROWS[case]]
@@ -186,8 +187,8 @@ def test_our_trl_layout_prm_exported_reads_in_trl_as_in_our_runtime(policies, ca
 def native_bpe_prm(tokenizers, tmp_path):
     """A random one-logit PRM of this project in the native layout, SmolLM2's tokenizer, math format."""
     model = tiny_token_classifier(tokenizers["bpe"], 1)
-    setattr(model.config, CONFIG_KEY, MATH.to_dict())
-    setattr(model.config, METADATA_KEY, {"kind": "prm", "head": "linear", "label_kind": "hard"})
+    setattr(model.config, STEP_FORMAT_KEY, MATH.to_dict())
+    setattr(model.config, REWARD_MODEL_KEY, {"kind": "prm", "head": "linear", "label_kind": "hard"})
     model.save_pretrained(tmp_path / "native")
     tokenizers["bpe"].save_pretrained(tmp_path / "native")
     return tmp_path / "native"

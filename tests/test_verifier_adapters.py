@@ -20,15 +20,16 @@ from transformers import (
 )
 
 from bench import tokenizer_check
+from core.checkpoints import REWARD_MODEL_KEY, STEP_FORMAT_KEY
 from core.config import UserError, parse_config
 from search import runs
-from search.step_format import ARITH, CONFIG_KEY, GSM8K
+from search.step_format import ARITH, GSM8K
 from search.verifiers import qwen_prm
 from search.verifiers.adapters import token_id
 from search.verifiers.layouts import TagLayout, Templates
 from search.verifiers.qwen_prm import QwenMathPRM
 from search.verifiers.settings import VerifierSettings
-from search.verifiers.verifier import METADATA_KEY, PRMVerifier, load_verifier
+from search.verifiers.verifier import PRMVerifier, load_verifier
 from tests.conftest import ROOT, TINY
 from tests.test_subword import GSM8K_SAMPLE, write_questions
 from training import export_prm
@@ -263,8 +264,8 @@ def native_prm(tokenizer, tmp_path):
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=TINY.hidden_size, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=2, num_labels=1,
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id)  # fmt: skip
-    setattr(config, CONFIG_KEY, ARITH.to_dict())
-    setattr(config, METADATA_KEY, {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last"})
+    setattr(config, STEP_FORMAT_KEY, ARITH.to_dict())
+    setattr(config, REWARD_MODEL_KEY, {"kind": "prm", "head": "linear", "label_kind": "soft", "aggregation": "last"})
     torch.manual_seed(1)
     return save(LlamaForTokenClassification(config), tokenizer, tmp_path / "prm")
 

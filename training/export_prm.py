@@ -30,13 +30,19 @@ import torch
 from transformers import AutoModelForTokenClassification
 
 from core.cards import write_card
-from core.checkpoints import check_model_path, load_config, load_model, load_tokenizer
+from core.checkpoints import (
+    Metadata,
+    check_model_path,
+    load_config,
+    load_model,
+    load_tokenizer,
+)
 from core.config import UserError, cli, parse_config
 from core.identity import claim_output_dir, write_checksums
-from search.step_format import CONFIG_KEY, StepFormat
+from search.step_format import StepFormat
 from search.verifiers.adapters import SEPARATOR_KEY
 from search.verifiers.layouts import encode_in_layout
-from search.verifiers.verifier import METADATA_KEY, PRMVerifier
+from search.verifiers.verifier import PRMVerifier
 
 
 @dataclass
@@ -105,10 +111,10 @@ def main(argv: list[str] | None = None) -> Path:
         raise UserError("--output_dir is required")
     path = check_model_path(cfg.checkpoint, "checkpoint")
     config = load_config(path, "PRM checkpoint")
-    metadata = getattr(config, METADATA_KEY, None) or {}
+    metadata = Metadata.of(config).reward_model or {}
     if not metadata or metadata.get("head", "linear") != "linear" or getattr(config, "num_labels", None) != 1:
         raise UserError(f"{path}: not a one-logit (linear-head) reward model of this project: nothing to export")
-    fmt, layout = StepFormat.from_dict(getattr(config, CONFIG_KEY)), metadata.get("layout", "native")
+    fmt, layout = StepFormat.from_dict(Metadata.of(config).step_format), metadata.get("layout", "native")
     out = Path(cfg.output_dir)
     claim_output_dir(out, "training.export_prm", cfg.overwrite_output_dir)
     tokenizer, model = load_tokenizer(path), load_model(AutoModelForTokenClassification, path, "PRM checkpoint")

@@ -17,12 +17,11 @@ import torch
 from accelerate import PartialState
 from transformers import AutoModelForCausalLM
 
-from core.checkpoints import check_model_path, load_model, load_tokenizer
+from core.checkpoints import check_model_path, load_model, load_tokenizer, stamp
 from core.config import UserError
 from core.identity import write_checksums
-from search.step_format import CONFIG_KEY, StepFormat
+from search.step_format import StepFormat
 from search.verifiers.likelihood import LikelihoodHead, step_features, step_log_likelihoods
-from search.verifiers.verifier import METADATA_KEY
 from training.prm_card import write_prm_card
 from training.prm_data import encode_rows
 
@@ -59,8 +58,7 @@ def train_likelihood_head(cfg, args, data, fmt: StepFormat, metadata: dict, data
         if "validation" in data:
             vx, vy = features_and_targets(model, tokenizer, data["validation"], fmt, cfg, "validation", batch)
             metrics.update(eval_loss=_bce(head, vx, vy), eval_steps=len(vy))
-        setattr(model.config, CONFIG_KEY, fmt.to_dict())
-        setattr(model.config, METADATA_KEY, {**metadata, "likelihood_head": head.to_dict()})
+        stamp(model, fmt.to_dict(), {**metadata, "likelihood_head": head.to_dict()})
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
         write_checksums(out)

@@ -19,10 +19,10 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from core.cards import write_model_card
-from core.checkpoints import check_model_path, load_policy, load_tokenizer
+from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
 from core.config import cli
 from data.arith import ArithConfig, ArithTask
-from search.step_format import CONFIG_KEY, get_format
+from search.step_format import get_format
 from training.distributed import end_distributed
 from training.entry import OutputGuard, parse_training_config
 from training.sft import build_sft_dataset, run_sft
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> Path:
     fmt = task.step_format
     splits = task.splits(cfg.train_per_level)
     model, tokenizer = load_model_and_tokenizer(cfg, size, args.seed)
-    setattr(model.config, CONFIG_KEY, fmt.to_dict())
+    stamp(model, fmt.to_dict())
     log.info("model: %.2fM parameters", model.num_parameters() / 1e6)
 
     def examples(questions):

@@ -42,14 +42,14 @@ from transformers import (
     TrainingArguments,
 )
 
-from core.checkpoints import check_model_path, load_model, load_tokenizer
+from core.checkpoints import check_model_path, load_model, load_tokenizer, stamp
 from core.config import UserError, cli
 from core.identity import write_checksums
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
-from search.step_format import CONFIG_KEY, StepFormat, get_format
+from search.step_format import StepFormat, get_format
 from search.verifiers.layouts import LAYOUTS
-from search.verifiers.verifier import AGGREGATIONS, HEADS, METADATA_KEY
+from search.verifiers.verifier import HEADS, check_aggregation
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head
@@ -81,8 +81,7 @@ class PRMConfig(OutputGuard):
     def __post_init__(self) -> None:
         if self.step_format is not None:
             get_format(self.step_format)
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        check_aggregation(self.aggregation)
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.layout not in LAYOUTS:
@@ -184,8 +183,7 @@ def main(argv: list[str] | None = None) -> Path:
     except KeyError:  # no validation split (validation_fraction 0): train without evaluating
         log.warning("%s has no validation split: no evaluation, no early stopping, the last checkpoint", cfg.dataset)
         val, args.eval_strategy, args.load_best_model_at_end = None, IntervalStrategy.NO, False
-    setattr(model.config, CONFIG_KEY, fmt.to_dict())
-    setattr(model.config, METADATA_KEY, metadata)
+    stamp(model, fmt.to_dict(), metadata)
     if cfg.use_lora:
         from peft import LoraConfig, TaskType, get_peft_model
 

@@ -32,11 +32,11 @@ from datasets import DatasetDict, load_from_disk
 from transformers import TrainingArguments
 
 from core.cards import write_model_card
-from core.checkpoints import check_model_path, load_policy, load_tokenizer
+from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
 from core.config import UserError, cli
 from data.arith import ArithTask
 from data.shards import dataset_format
-from search.step_format import CONFIG_KEY, StepFormat
+from search.step_format import StepFormat
 from training.distributed import end_distributed
 from training.entry import OutputGuard, parse_training_config
 from training.sft import build_sft_dataset, run_sft
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> Path:
     data = load_rows(cfg.dataset)
     tokenizer = load_tokenizer(policy)
     model = load_policy(policy)
-    setattr(model.config, CONFIG_KEY, fmt.to_dict())  # the revision model is prompted as its data were
+    stamp(model, fmt.to_dict())  # the revision model is prompted as its data were
     context = getattr(model.config, "max_position_embeddings", None) or cfg.max_length
     limit = min(cfg.max_length, context)  # never train past the model's context
     if limit < cfg.max_length:

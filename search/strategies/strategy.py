@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from search.grading import group_equivalent
 from search.strategies.accounting import Accounting
 from search.strategies.selection import SELECTIONS
-from search.verifiers.verifier import AGGREGATIONS
+from search.verifiers.verifier import check_aggregation
 
 STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts", "revision")
 NEEDS_WIDTH = ("beam", "lookahead", "dvts")
@@ -40,11 +40,11 @@ class SearchSettings:
     max_step_tokens: int = 32  # one step of a step-level search
     max_new_tokens: int = 256  # one whole solution
     max_rounds: int = 40  # step-level searches: rounds of expansion (Snell et al.: 40)
-    aggregation: str = "last"  # step scores -> one solution score
+    aggregation: str | None = None  # step scores -> one solution score; None: the verifier's own (its metadata)
 
     def __post_init__(self) -> None:
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"unknown aggregation {self.aggregation!r}; known: {', '.join(AGGREGATIONS)}")
+        if self.aggregation is not None:
+            check_aggregation(self.aggregation)
         if self.max_rounds < 1 or self.max_step_tokens < 1 or self.max_new_tokens < 1:
             raise ValueError("max_rounds, max_step_tokens and max_new_tokens must be >= 1")
 

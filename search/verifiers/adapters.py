@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-from core.checkpoints import load_model, load_tokenizer
+from core.checkpoints import REWARD_MODEL_KEY, Metadata, load_model, load_tokenizer
 from core.config import UserError
 from search.generation.cached_forward import token_values
 from search.step_format import StepFormat
@@ -33,8 +33,6 @@ from search.verifiers.qwen_prm import ARCHITECTURE as QWEN_ARCHITECTURE
 from search.verifiers.qwen_prm import load_qwen_prm
 from search.verifiers.settings import ADAPTER_KINDS, DEFAULTS, VerifierSettings
 
-# in config.json of this project's PRMs/ORMs: {"kind": "prm"|"orm", "head": "linear"|"likelihood", "label_kind", ...}
-METADATA_KEY = "reward_model"
 PROBE = ("What is 1 + 1?", ["1 + 1 = 2", "The answer is: 2"])  # rendered at load: a bad tag fails there
 Read = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SEPARATOR_KEY = "step_separator"  # in a TRL checkpoint's config.json: the separator it was trained with (TRL's name)
@@ -46,13 +44,13 @@ def detect_kind(config, path: str, settings: VerifierSettings) -> str:
     if settings.verifier_kind is not None:
         return settings.verifier_kind
     architectures = list(getattr(config, "architectures", None) or [])
-    if getattr(config, METADATA_KEY, None):
+    if Metadata.of(config).reward_model:
         return "native"
     if QWEN_ARCHITECTURE in architectures:
         return "qwen_prm"
     if getattr(config, "num_labels", None) == 2 and any(a.endswith("ForTokenClassification") for a in architectures):
         return "trl"
-    raise UserError(f"{path}: not a reward model checkpoint of this project (no {METADATA_KEY} in its config) nor "
+    raise UserError(f"{path}: not a reward model checkpoint of this project (no {REWARD_MODEL_KEY} in its config) nor "
                     f"one whose kind its config tells (architectures {architectures or 'unknown'}): set verifier_kind "
                     f"to one of {', '.join(ADAPTER_KINDS)} (docs/verifiers.md)")  # fmt: skip
 
@@ -143,7 +141,7 @@ def load_adapter(path: str, kind: str, config, policy_format: StepFormat, settin
     if kind == "trl" and getattr(config, "num_labels", None) != 2:
         raise UserError(f"{path}: verifier_kind trl needs a token-classification head with 2 labels, "
                         f"not {getattr(config, 'num_labels', None)}")  # fmt: skip
-    ours = getattr(config, METADATA_KEY, None) or {}
+    ours = Metadata.of(config).reward_model or {}
     if kind == "trl" and ours and ours.get("layout", "native") != "trl":
         raise UserError(f"{path}: a PRM of this project that reads a solution as one text (layout "
                         f"{ours.get('layout', 'native')}), not TRL's: leave verifier_kind unset")  # fmt: skip

@@ -24,12 +24,12 @@ from typing import Protocol
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
-from core.checkpoints import check_model_path, load_config, load_model, load_tokenizer
+from core.checkpoints import REWARD_MODEL_KEY, Metadata, check_model_path, load_config, load_model, load_tokenizer
 from core.config import UserError
 from search.generation.cached_forward import token_values
 from search.generation.prefix_cache import ReusesPrefixes
-from search.step_format import CONFIG_KEY, StepFormat, check_compatible
-from search.verifiers.adapters import METADATA_KEY, AdapterVerifier, detect_kind, load_adapter
+from search.step_format import StepFormat, check_compatible
+from search.verifiers.adapters import AdapterVerifier, detect_kind, load_adapter
 from search.verifiers.layouts import LAYOUTS, encode_in_layout
 from search.verifiers.likelihood import LikelihoodHead, step_features, step_log_likelihoods
 from search.verifiers.settings import VerifierSettings
@@ -43,11 +43,16 @@ AGGREGATIONS: dict[str, Callable[[Sequence[float]], float]] = {
 }
 
 
-def aggregate(step_scores: Sequence[float], how: str = "last") -> float:
-    """One score per solution; a solution with no step scores 0."""
+def check_aggregation(how: str) -> str:
+    """`how` if it names an aggregation, else a ValueError listing them (the one check every stage uses)."""
     if how not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {how!r}; known: {', '.join(AGGREGATIONS)}")
-    return AGGREGATIONS[how](step_scores) if step_scores else 0.0
+    return how
+
+
+def aggregate(step_scores: Sequence[float], how: str | None = "last") -> float:
+    """One score per solution (`how` None: "last", Snell et al.'s default); a solution with no step scores 0."""
+    return AGGREGATIONS[check_aggregation(how or "last")](step_scores) if step_scores else 0.0
 
 
 class Verifier(Protocol):
@@ -94,13 +99,15 @@ def load_verifier(
     if kind != "native":
         return load_adapter(path, kind, config, step_format, settings or VerifierSettings(), batch_size, device)
     try:
-        check_compatible(step_format, getattr(config, CONFIG_KEY, None), path)
+        check_compatible(step_format, Metadata.of(config).step_format, path)
     except ValueError as err:
         raise UserError(str(err)) from None
-    metadata = getattr(config, METADATA_KEY, None) or {}
+    metadata = Metadata.of(config).reward_model or {}
     head = metadata.get("head", "linear")  # checkpoints from before the likelihood head are linear
     if not metadata or head not in HEADS:
-        raise UserError(f"{path}: not a reward model checkpoint of this project (config.json has no {METADATA_KEY})")
+        raise UserError(
+            f"{path}: not a reward model checkpoint of this project (config.json has no {REWARD_MODEL_KEY})"
+        )
     tokenizer = load_tokenizer(path)
     aggregation = metadata.get("aggregation", "last")
     if head == "likelihood":
@@ -112,7 +119,7 @@ def load_verifier(
                         "or 2 labels)")  # fmt: skip
     layout = metadata.get("layout", "native")  # checkpoints from before the TRL layout read one text
     if layout not in LAYOUTS:
-        raise UserError(f"{path}: unknown layout {layout!r} in its {METADATA_KEY} (known: {', '.join(LAYOUTS)})")
+        raise UserError(f"{path}: unknown layout {layout!r} in its {REWARD_MODEL_KEY} (known: {', '.join(LAYOUTS)})")
     model = load_model(AutoModelForTokenClassification, path, "verifier checkpoint").to(device)
     return PRMVerifier(model, tokenizer, step_format, batch_size, aggregation, layout)
 
