@@ -1,6 +1,8 @@
 # Every target installs what it needs: on a fresh clone `make test` or `make train-policy` just works.
 # Each stage's commands are written once (a `define` below). A named target runs its stage (extra flags
-# in ARGS go to its main command); a stage another one needs is run first if its output is missing.
+# in ARGS go to its main command); a stage another one needs is run first if its output is missing. Every
+# checkpoint and dataset path is a variable that all commands of a stage (and the stages after it) use:
+#   make train-policy POLICY=outputs/lr1e-3 ARGS="--learning_rate 1e-3"   trains and reports on outputs/lr1e-3
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -54,24 +56,26 @@ lint: install
 # ---- the stages ----------------------------------------------------------------------------------
 # The tiny policy (about 5 minutes on 2 CPU cores), then its sampled pass@1 per level.
 define policy_stage
-	$(PY) -m training.policy --config $(RECIPES)/policy.yaml $(ARGS)
+	$(PY) -m training.policy --config $(RECIPES)/policy.yaml --output_dir $(POLICY) $(ARGS)
 	$(PY) -m eval.policy_report --policy $(POLICY)
 endef
 # MC step labels from the policy; resumable: rerun after a kill.
 define prm_data_stage
-	$(PY) -m data.build_prm_data --config $(RECIPES)/prm_data.yaml $(ARGS)
+	$(PY) -m data.build_prm_data --config $(RECIPES)/prm_data.yaml --policy $(POLICY) --output_dir $(PRM_DATA) $(ARGS)
 endef
 # The PRM (likelihood head on the policy's backbone: seconds) and its evaluation.
 define prm_stage
-	$(PY) -m training.prm --config $(RECIPES)/prm.yaml $(ARGS)
+	$(PY) -m training.prm --config $(RECIPES)/prm.yaml --model_name_or_path $(POLICY) --dataset $(PRM_DATA)/dataset \
+	  --output_dir $(PRM) $(ARGS)
 	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
 endef
 # The verifier base (the policy trained as long again) and the PRM fitted on it (make reproduce's).
 define verifier_base_stage
-	$(PY) -m training.policy --config $(RECIPES)/verifier_base.yaml $(ARGS)
+	$(PY) -m training.policy --config $(RECIPES)/verifier_base.yaml --model_name_or_path $(POLICY) --output_dir $(VBASE) $(ARGS)
 endef
 define prm_vb_stage
-	$(PY) -m training.prm --config $(RECIPES)/prm_verifier_base.yaml
+	$(PY) -m training.prm --config $(RECIPES)/prm_verifier_base.yaml --model_name_or_path $(VBASE) \
+	  --dataset $(PRM_DATA)/dataset --output_dir $(PRM_VB)
 	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM_VB)
 endef
 define questions_stage
@@ -82,26 +86,30 @@ define validation_questions_stage
 endef
 # Revision trajectories (Snell et al.), the revision model, and its report along its own chains.
 define revision_data_stage
-	$(PY) -m data.build_revision_data --config $(RECIPES)/revision_data.yaml $(ARGS)
+	$(PY) -m data.build_revision_data --config $(RECIPES)/revision_data.yaml --policy $(POLICY) --output_dir $(REV_DATA) $(ARGS)
 endef
 define revision_stage
-	$(PY) -m training.revision --config $(RECIPES)/revision.yaml $(ARGS)
+	$(PY) -m training.revision --config $(RECIPES)/revision.yaml --model_name_or_path $(POLICY) \
+	  --dataset $(REV_DATA)/dataset --output_dir $(REVISION) $(ARGS)
 	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(QUESTIONS)
 endef
 # The revision verifier: an ORM on the revision model's own graded attempts (resumable data build).
 define revision_orm_data_stage
-	$(PY) -m data.build_revision_orm_data --config $(RECIPES)/revision_orm_data.yaml $(ARGS)
+	$(PY) -m data.build_revision_orm_data --config $(RECIPES)/revision_orm_data.yaml --revision_model $(REVISION) \
+	  --output_dir $(REV_ORM_DATA) $(ARGS)
 endef
 define revision_orm_stage
-	$(PY) -m training.prm --config $(RECIPES)/revision_orm.yaml $(ARGS)
+	$(PY) -m training.prm --config $(RECIPES)/revision_orm.yaml --model_name_or_path $(REVISION) \
+	  --dataset $(REV_ORM_DATA)/dataset --output_dir $(REV_ORM) $(ARGS)
 endef
 # Compute-optimal scaling: every strategy over budgets, difficulty bins, cross-validated choices, plots.
 define eval_stage
-	$(PY) -m eval.scaling --config $(RECIPES)/eval.yaml $(ARGS)
+	$(PY) -m eval.scaling --config $(RECIPES)/eval.yaml --policy $(POLICY) --verifier $(PRM) --revision_model $(REVISION) \
+	  --revision_verifier $(REV_ORM) --dataset $(QUESTIONS) --validation_dataset $(VAL_QUESTIONS) --out $(EVAL) $(ARGS)
 endef
 # A 13.4x larger policy on the same data (55 minutes; checkpoints every 200 steps, resumed after a kill).
 define large_stage
-	$(PY) -m training.policy --config $(RECIPES)/policy-large.yaml --resume_from_checkpoint last $(ARGS)
+	$(PY) -m training.policy --config $(RECIPES)/policy-large.yaml --output_dir $(LARGE) --resume_from_checkpoint last $(ARGS)
 endef
 
 $(POLICY)/model.safetensors: | $(STAMP)
