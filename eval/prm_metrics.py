@@ -10,7 +10,7 @@ import numpy as np
 
 from eval.stats import Ratio, interval
 from search.strategies.selection import majority_vote, naive_best_of_n, weighted_best_of_n
-from search.verifiers.verifier import AGGREGATIONS, aggregate
+from search.verifiers.aggregation import AGGREGATIONS, aggregate
 
 
 @dataclass

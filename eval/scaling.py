@@ -32,14 +32,14 @@ from eval.plots import plot_report
 from eval.scaling_analysis import AnalysisSettings, analyse
 from eval.scaling_report import report_markdown
 from eval.sweep import sweep
-from search import runs
 from search.questions import load_questions
+from search.settings import RuntimeConfig
 from search.strategies.compute_optimal import ComputeOptimalSchedule, ScheduleEntry
 
 
 @dataclass
-class EvalConfig(runs.RuntimeConfig, TaskConfig):
-    """The runtime's settings (`search.runs.RuntimeConfig`), where the questions come from
+class EvalConfig(RuntimeConfig, TaskConfig):
+    """The runtime's settings (`search.settings.RuntimeConfig`), where the questions come from
     (`data.tasks.TaskConfig`) and what the evaluation adds."""
 
     revision_model: str | None = "outputs/arith-tiny/revision"  # null or "": no revision strategies
@@ -62,7 +62,7 @@ class EvalConfig(runs.RuntimeConfig, TaskConfig):
     out: str = "outputs/arith-tiny/eval"
 
     def __post_init__(self) -> None:
-        runs.RuntimeConfig.__post_init__(self)
+        RuntimeConfig.__post_init__(self)
         TaskConfig.__post_init__(self)
         if min(self.max_budget, self.bins, self.difficulty_samples, self.repeats) < 1 or self.folds < 2:
             raise ValueError("max_budget, bins, difficulty_samples and repeats must be >= 1, folds >= 2")

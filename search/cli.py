@@ -21,20 +21,30 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-
-from transformers.utils import logging as hf_logging
+from typing import TYPE_CHECKING
 
 from core.config import UserError, cli, parse_config
-from search.runs import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig, accounting_record, load_schedule, run_config
-from search.runtime import Runtime
-from search.strategies.strategy import SearchResult, StrategySpec
+from search.settings import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig
+
+if TYPE_CHECKING:  # the runtime loads torch: imported after the command line is parsed
+    from search.runtime import Runtime
+    from search.strategies.strategy import SearchResult, StrategySpec
 
 
 @dataclass
 class SolveConfig(RuntimeConfig):
-    question: str = ""
-    strategy: str = "best_of_n"
-    budget: int = 16
+    question: str = ""  # the question to solve (required)
+    strategy: str = "best_of_n"  # a strategy spec (best_of_n, beam:m=4, ...; docs/search.md) or compute_optimal
+    budget: int = 16  # the generation budget N
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.question.strip():
+            raise ValueError("--question is required")
+        if self.strategy != COMPUTE_OPTIMAL:
+            self.spec(self.strategy).width(self.budget)  # an impossible pair is refused before any weights load
+        elif not self.compute_optimal:
+            raise ValueError(f"strategy {COMPUTE_OPTIMAL} needs --compute_optimal (the schedule file make eval writes)")
 
 
 CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
@@ -42,8 +52,8 @@ CONFIG_TYPES = (RunConfig,)  # what a recipe configures (the `run` command)
 
 def solve(argv: list[str]) -> SearchResult:
     (cfg,) = parse_config([SolveConfig], argv, "python -m search solve")
-    if not cfg.question.strip():
-        raise UserError("--question is required")
+    from search.runs import load_schedule
+
     if cfg.strategy == COMPUTE_OPTIMAL:
         schedule = load_schedule(cfg)
         runtime = cfg.load()
@@ -55,7 +65,6 @@ def solve(argv: list[str]) -> SearchResult:
         return _print_result(runtime, spec, cfg.budget, result)
     spec = cfg.spec(cfg.strategy)
     try:
-        spec.width(cfg.budget)  # before loading any weights
         runtime = cfg.load()
         runtime.check(spec, cfg.budget)
     except ValueError as err:
@@ -65,6 +74,8 @@ def solve(argv: list[str]) -> SearchResult:
 
 
 def _print_result(runtime: Runtime, spec: StrategySpec, budget: int, result: SearchResult) -> SearchResult:
+    from search.runs import accounting_record
+
     answers = defaultdict(int)
     for candidate in result.candidates:
         answers[candidate.answer or "(none)"] += 1
@@ -78,6 +89,8 @@ def _print_result(runtime: Runtime, spec: StrategySpec, budget: int, result: Sea
 
 def run(argv: list[str]) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv, "python -m search run")
+    from search.runs import run_config
+
     return run_config(cfg)
 
 
@@ -93,10 +106,12 @@ python -m search solve --help, python -m search run --help: every option, descri
 @cli
 def main(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    hf_logging.disable_progress_bar()  # per-file weight-loading bars; our own bar shows progress
     if argv[:1] in (["-h"], ["--help"]):
         print(USAGE)
         return None
     if not argv or argv[0] not in COMMANDS:
         raise UserError(f"usage: python -m search {{{','.join(COMMANDS)}}} [options]; python -m search --help")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-file weight-loading bars; our own bar shows progress
     return COMMANDS[argv[0]](argv[1:])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -23,88 +23,13 @@ from tqdm.auto import tqdm
 from core.config import UserError
 from core.identity import check_identity, fingerprint, fingerprint_file, writer_lock
 from core.jsonl import cut_torn_tail, read_jsonl
-from search.generation.generator import check_sampling
-from search.generation.settings import BackendConfig
 from search.grading import answers_match
-from search.prompting import PromptConfig
 from search.questions import Question, load_questions
 from search.runtime import Runtime
+from search.settings import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig
 from search.strategies.compute_optimal import ComputeOptimalSchedule
-from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.strategies.strategy import SearchResult, StrategySpec
 from search.verifiers.settings import VerifierSettings
-
-
-@dataclass
-class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
-    policy: str = "outputs/arith-tiny/policy"  # local folder or hub id of any HF causal LM
-    verifier: str = "outputs/arith-tiny/prm"  # a PRM/ORM of ours or a public PRM (verifier_kind), or "none"
-    revision_model: str | None = None  # for revision specs: a revision model checkpoint
-    revision_verifier: str | None = None  # the ORM scoring its attempts (not needed for select=majority)
-    beam_width: str = "4"  # M for specs that omit m: an integer or "sqrt"
-    lookahead: int = 1  # k for lookahead specs that omit k
-    revision_length: int = 4  # L for revision specs that omit l
-    selection: str = "weighted"  # best_of_n specs that omit select
-    aggregation: str | None = None  # default: the verifier's (its checkpoint metadata), else "last"
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    max_rounds: int = 40
-    seed: int = 0
-    batch_size: int = 64
-    device: str | None = None
-    compute_optimal: str | None = None  # schedule.json of `make eval`, for the strategy `compute_optimal`
-
-    def __post_init__(self) -> None:
-        PromptConfig.__post_init__(self)
-        VerifierSettings.__post_init__(self)
-        BackendConfig.__post_init__(self)
-        check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
-        self.search_settings()  # every value checked before any model loads
-
-    def search_settings(self) -> SearchSettings:
-        return SearchSettings(self.temperature, self.top_p, self.max_step_tokens, self.max_new_tokens,
-                              self.max_rounds, self.aggregation)  # fmt: skip
-
-    def spec(self, text: str) -> StrategySpec:
-        try:
-            return StrategySpec.parse(text, self.beam_width, self.lookahead, self.selection, self.revision_length)
-        except ValueError as err:
-            raise UserError(str(err)) from None
-
-    def load(self) -> Runtime:
-        verifier = None if self.verifier.lower() == "none" else self.verifier
-        return Runtime.load(
-            self.policy,
-            verifier,
-            prompting=self,
-            batch_size=self.batch_size,
-            device=self.device,
-            revision_model=self.revision_model,
-            revision_verifier=self.revision_verifier,
-            verifier_settings=self,
-            backend=self,
-            settings=self.search_settings(),
-        )
-
-
-@dataclass
-class RunConfig(RuntimeConfig):
-    dataset: str = ""  # JSONL: question, answer, optional id and level
-    strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"  # strategy specs, comma-separated
-    budgets: str = "1,4,16"  # comma-separated budgets N
-    out: str = "outputs/arith-tiny/search"
-    limit: int | None = None  # only the first `limit` questions
-    chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
-    max_generations: int | None = None  # skip (strategy, budget) pairs that spend more (lookahead spends N*(k+1))
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.limit is not None and self.limit < 1 or self.chunk_size < 1:
-            raise ValueError("limit (or null: all) and chunk_size must be >= 1")
-        if self.max_generations is not None and self.max_generations < 1:
-            raise ValueError("max_generations must be >= 1 (or null: no cap)")
-
 
 # settings that decide how fast or which rows, not what a row holds
 NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets", "max_generations")
@@ -127,9 +52,6 @@ def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_I
 def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult) -> dict:
     policy_params, verifier_params = runtime.parameter_counts(spec)
     return result.accounting.to_dict(policy_params, verifier_params)
-
-
-COMPUTE_OPTIMAL = "compute_optimal"  # the strategy name that follows a `make eval` schedule file
 
 
 def load_schedule(cfg: RuntimeConfig) -> ComputeOptimalSchedule:

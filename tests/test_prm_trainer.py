@@ -13,7 +13,8 @@ from transformers import AutoConfig, AutoModelForTokenClassification
 from core.checkpoints import STEP_FORMAT_KEY
 from core.config import UserError
 from search.step_format import ARITH, StepFormat
-from search.verifiers.verifier import aggregate, load_verifier
+from search.verifiers.aggregation import aggregate
+from search.verifiers.verifier import load_verifier
 from tests.conftest import PRM_STEPS as STEPS
 from tests.conftest import ROOT
 from tests.conftest import train_prm as train

@@ -48,8 +48,9 @@ from core.identity import write_checksums
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
 from search.step_format import StepFormat, get_format
+from search.verifiers.aggregation import check_aggregation
 from search.verifiers.layouts import LAYOUTS
-from search.verifiers.verifier import HEADS, check_aggregation
+from search.verifiers.verifier import HEADS
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
 from training.entry import OutputGuard, parse_training_config
 from training.likelihood_prm import train_likelihood_head

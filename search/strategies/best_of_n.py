@@ -15,7 +15,8 @@ from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
 from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick
-from search.verifiers.verifier import Verifier, aggregate, score_solutions
+from search.verifiers.aggregation import aggregate
+from search.verifiers.verifier import Verifier, score_solutions
 
 
 @dataclass

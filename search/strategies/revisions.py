@@ -29,7 +29,8 @@ from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
 from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick
-from search.verifiers.verifier import Verifier, aggregate, score_solutions
+from search.verifiers.aggregation import aggregate
+from search.verifiers.verifier import Verifier, score_solutions
 
 CONTEXT_ATTEMPTS = 4  # previous attempts a revision prompt holds, at training and at test time
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from search.grading import group_equivalent
 from search.strategies.accounting import Accounting
 from search.strategies.selection import SELECTIONS
-from search.verifiers.verifier import check_aggregation
+from search.verifiers.aggregation import check_aggregation
 
 STRATEGIES = ("best_of_n", "beam", "lookahead", "dvts", "revision")
 NEEDS_WIDTH = ("beam", "lookahead", "dvts")

@@ -38,7 +38,8 @@ from search.generation.prefix_cache import PrefixReuse, prefix_reuse
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
 from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
-from search.verifiers.verifier import Verifier, aggregate
+from search.verifiers.aggregation import aggregate
+from search.verifiers.verifier import Verifier
 
 
 @dataclass
