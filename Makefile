@@ -79,10 +79,10 @@ define prm_vb_stage
 	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM_VB)
 endef
 define questions_stage
-	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --out $(QUESTIONS)
+	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --output_file $(QUESTIONS)
 endef
 define validation_questions_stage
-	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --out $(VAL_QUESTIONS)
+	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --output_file $(VAL_QUESTIONS)
 endef
 # Revision trajectories (Snell et al.), the revision model, and its report along its own chains.
 define revision_data_stage
@@ -105,7 +105,7 @@ endef
 # Compute-optimal scaling: every strategy over budgets, difficulty bins, cross-validated choices, plots.
 define eval_stage
 	$(PY) -m eval.scaling --config $(RECIPES)/eval.yaml --policy $(POLICY) --verifier $(PRM) --revision_model $(REVISION) \
-	  --revision_verifier $(REV_ORM) --dataset $(QUESTIONS) --validation_dataset $(VAL_QUESTIONS) --out $(EVAL) $(ARGS)
+	  --revision_verifier $(REV_ORM) --dataset $(QUESTIONS) --validation_dataset $(VAL_QUESTIONS) --output_dir $(EVAL) $(ARGS)
 endef
 # A 13.4x larger policy on the same data (55 minutes; checkpoints every 200 steps, resumed after a kill).
 define large_stage
@@ -144,7 +144,7 @@ train-policy: install
 # The policy recipe trained with seeds 0, 1, 2 under OMP_NUM_THREADS=1 and 2 (another machine's float rounding):
 # each run's validation loss within 25% of the median, level-1 pass@1 >= 0.7 (about an hour; resumable).
 robustness: install
-	$(PY) -m eval.robustness --policy_recipe $(RECIPES)/policy.yaml --out $(OUT)/robustness $(ARGS)
+	$(PY) -m eval.robustness --policy_recipe $(RECIPES)/policy.yaml --output_dir $(OUT)/robustness $(ARGS)
 policy-report: | $(POLICY)/model.safetensors
 	$(PY) -m eval.policy_report --policy $(POLICY) $(ARGS)
 build-prm-data: | $(POLICY)/model.safetensors
@@ -194,7 +194,7 @@ bench-search: | $(PRM)/model.safetensors
 	$(PY) -m bench.search --policy $(POLICY) --verifier $(PRM) $(ARGS)
 # The device check for a lent GPU (bench/gpu_check.py, docs/measured.md): training, scoring, generation and search
 # throughput, MFU and memory on Qwen2.5-1.5B/7B-like configs with random weights. That machine has no .venv and no
-# package index: there, from the repo root, `python3 -m bench.gpu_check --out $OUT --budget_s 420`. Here: tiny
+# package index: there, from the repo root, `python3 -m bench.gpu_check --output_dir $OUT --budget_s 420`. Here: tiny
 # configs on the CPU (seconds), as tests/test_gpu_check.py runs it.
 gpu-check: install
 	$(PY) -m bench.gpu_check --tiny $(ARGS)
@@ -207,11 +207,11 @@ gpu-check: install
 REPRO_TEST := $(REPRO)/test_questions.jsonl
 REPRO_VAL := $(REPRO)/validation_questions.jsonl
 $(REPRO_TEST): | $(POLICY)/model.safetensors
-	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 30 --skip_per_level 10 --out $@
+	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 30 --skip_per_level 10 --output_file $@
 $(REPRO_VAL): | $(POLICY)/model.safetensors
-	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --out $@
+	$(PY) -m data.export_questions --policy $(POLICY) --split validation --questions_per_level 10 --output_file $@
 $(REPRO)/revision_report/report.json: | $(REVISION)/model.safetensors $(REPRO_TEST)
-	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(REPRO_TEST) --out_dir $(REPRO)/revision_report
+	$(PY) -m eval.revision_report --revision_model $(REVISION) --dataset $(REPRO_TEST) --output_dir $(REPRO)/revision_report
 $(REPRO)/eval-paper/flops_matched.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
 	$(PY) -m eval.scaling --config $(RECIPES)/reproduce_eval_paper.yaml
 	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-paper
@@ -220,7 +220,7 @@ $(REPRO)/eval-strong/flops_matched.json: | $(PRM_VB)/model.safetensors $(LARGE)/
 	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-strong --verifier_base $(VBASE)
 PUBLISH ?=
 reproduce: | $(REPRO)/eval-paper/flops_matched.json $(REPRO)/eval-strong/flops_matched.json $(REPRO)/revision_report/report.json
-	$(PY) -m eval.reproduction --config $(RECIPES)/reproduce.yaml $(if $(PUBLISH),--out docs/reproduction --readme README.md)
+	$(PY) -m eval.reproduction --config $(RECIPES)/reproduce.yaml $(if $(PUBLISH),--output_dir docs/reproduction --readme README.md)
 
 # ---- a real model end to end: SmolLM2-135M-Instruct on easy GSM8K-style questions (CPU) -----------
 $(SMOL)/policy/model.safetensors: | $(STAMP)

@@ -30,7 +30,7 @@ class BenchGenerateConfig:
     batch_size: int = 64
     max_new_tokens: int = 160
     temperature: float = 1.0
-    out: str = "outputs/bench/generate.json"
+    output_file: str = "outputs/bench/generate.json"
 
 
 CONFIG_TYPES = (BenchGenerateConfig,)
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
         "naive": {"tokens": naive_tokens, "seconds": naive_s, "tokens_per_s": naive_tokens / naive_s},
     }
     result["ratio"] = result["batched"]["tokens_per_s"] / result["naive"]["tokens_per_s"]
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(result, indent=2))
+    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
     print(
         f"{len(prompts)} prompts, batch size {cfg.batch_size}, <= {cfg.max_new_tokens} new tokens, T={cfg.temperature}"
     )

@@ -1,6 +1,6 @@
 """The device check: training, scoring and search throughput, MFU and memory on real-size configs.
 
-    python3 -m bench.gpu_check --out $OUT --budget_s 420  # on a lent GPU, from the repo root (docs/measured.md)
+    python3 -m bench.gpu_check --output_dir $OUT --budget_s 420  # on a lent GPU, from the repo root (docs/measured.md)
     python3 -m bench.gpu_check --tiny                     # tiny configs: the whole check in seconds (make gpu-check)
 
 Models are built from Qwen2.5-1.5B- and 7B-like configs with random weights (no hub, nothing to carry), in
@@ -88,7 +88,7 @@ BUDGET, BEAM_WIDTH = 16, 4  # the search's N and M
 
 @dataclass
 class GPUCheckConfig:
-    out: str | None = None  # the output folder (default: $OUT if set, else outputs/gpu_check)
+    output_dir: str | None = None  # the output folder (default: $OUT if set, else outputs/gpu_check)
     budget_s: float = 420.0  # a measurement starts only within this many seconds; the rest are skipped
     tiny: bool = False  # tiny configs (on the CPU where there is no GPU): the whole check in seconds
     models: str = "qwen2.5-1.5b,qwen2.5-7b"  # configs to measure, in this order (see MODELS; not with --tiny)
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> dict:
     names, sizes = (["tiny"], TINY) if cfg.tiny else (cfg.models.split(","), REAL)
     if unknown := [n for n in names if n not in MODELS]:
         raise UserError(f"unknown models {unknown}; known: {', '.join(MODELS)}")
-    out = Path(cfg.out or os.environ.get("OUT") or "outputs/gpu_check")
+    out = Path(cfg.output_dir or os.environ.get("OUT") or "outputs/gpu_check")
     env = environment(device, cfg.peak_tflops)
     report = {"environment": env, "config": asdict(cfg), "sizes": asdict(sizes), "models": {}}
     peak_tflops = env["peak_bf16_tflops"]

@@ -33,7 +33,7 @@ class BenchPRMDataConfig:
     batch_size: int = 256
     max_new_tokens: int = 160
     seed: int = 0
-    out: str = "outputs/bench/prm_data.json"
+    output_file: str = "outputs/bench/prm_data.json"
 
 
 CONFIG_TYPES = (BenchPRMDataConfig,)
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         "naive": {"seconds": naive_s, "rollouts_per_s": rollouts / naive_s},
     }
     result["ratio"] = result["batched"]["rollouts_per_s"] / result["naive"]["rollouts_per_s"]
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(result, indent=2))
+    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
     print(f"{len(questions)} questions, {len(probes)} step prefixes, K={cfg.rollouts_per_step}: {rollouts} rollouts")
     for name in ("batched", "naive"):
         r = result[name]

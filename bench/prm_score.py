@@ -33,7 +33,7 @@ class BenchPRMScoreConfig:
     verifier: str = "outputs/arith-tiny/prm"
     solutions: int = 256  # solutions scored
     batch_size: int = 64
-    out: str = "outputs/bench/prm_score.json"
+    output_file: str = "outputs/bench/prm_score.json"
 
 
 CONFIG_TYPES = (BenchPRMScoreConfig,)
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         "per_prefix": {"seconds": per_prefix_s, "solutions_per_s": len(solutions) / per_prefix_s},
     }
     result["ratio"] = result["one_pass"]["solutions_per_s"] / result["per_prefix"]["solutions_per_s"]
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(result, indent=2))
+    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
     print(f"{len(solutions)} solutions, {steps} steps")
     for name in ("one_pass", "one_pass_unbatched", "per_prefix"):
         r = result[name]

@@ -49,7 +49,7 @@ class BenchSearchConfig:
     seed: int = 0
     threads: int = 1  # torch threads (0: torch's default); a tiny model runs best on one, and a shared machine's
     # busy cores then slow it down little (two threads waiting on each other there cost up to 20x)
-    out: str = "outputs/bench/search.json"
+    output_file: str = "outputs/bench/search.json"
 
 
 CONFIG_TYPES = (BenchSearchConfig,)
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
         "reuse_same_answers": same,
         "reuse_max_score_difference": diff,
     }
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(result, indent=2))
+    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
     report(result, cfg)
     return result
 

@@ -1,12 +1,12 @@
 """Beam search on the vLLM backend against the HF backend: generated tokens/s and prefix-cache hits.
 
     python -m bench.vllm --policy outputs/arith-tiny/policy --verifier outputs/arith-tiny/prm   # make bench-vllm
-    python -m bench.vllm --verifier oracle --server_url http://127.0.0.1:8000   # a server already running
+    python -m bench.vllm --verifier oracle --server_urls http://127.0.0.1:8000   # a server already running
 
 In one run, on the same held-out arith questions: beam search (width M, budget N) with the policy in
 this process (the HF backend, reusing the live beams' prefixes, `search.generation.prefix_cache`), then with the
 policy on a vLLM server (started here from `.venv-vllm` with `vllm_args`, and stopped at the end,
-unless `server_url` names one; its automatic prefix cache serves what the beams share). The verifier
+unless `server_urls` names one; its automatic prefix cache serves what the beams share). The verifier
 runs in this process for both. Per backend: wall-clock seconds, seconds spent in the generator,
 generated tokens per second of it, and the share of prompt tokens read from a prefix cache
 (`cached_prompt_tokens / prompt_tokens`); then vLLM / HF. The HF backend runs first, before the
@@ -57,9 +57,9 @@ class BenchVLLMConfig:
     threads: int = 1  # torch threads of this process (0: torch's default); a tiny model runs best on one
     vllm_args: str = "--dtype float32 --block-size 32 --gpu-memory-utilization 0.2"  # flags of the vLLM server
     vllm_python: str = str(VENV_PYTHON)  # the Python of vLLM's own virtualenv (make vllm-venv)
-    server_url: str | None = None  # a vLLM server already serving the policy (then none is started)
+    server_urls: str | None = None  # a vLLM server already serving the policy (then none is started)
     concurrency: int = 64  # vLLM requests in flight (the server batches them)
-    out: str = "outputs/bench/vllm"  # bench.json, bench.md and the server's log
+    output_dir: str = "outputs/bench/vllm"  # bench.json, bench.md and the server's log
 
     def __post_init__(self) -> None:
         if min(self.questions, self.budget, self.beam_width, self.concurrency) < 1 or self.warmup_questions < 0:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     assert verifier is not None
     settings = SearchSettings(cfg.temperature, 1.0, cfg.max_step_tokens, cfg.max_new_tokens,
                               aggregation=verifier.aggregation)  # fmt: skip
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, dict] = {}
     params = Runtime(hf.generator, hf.format, verifier).parameter_counts(spec)
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     record["hf"] = bench(Runtime(hf.generator, fmt, verifier))
     del hf  # the policy's weights in this process are not needed any more
     server = (
-        nullcontext(cfg.server_url)
-        if cfg.server_url
+        nullcontext(cfg.server_urls)
+        if cfg.server_urls
         else running_server(cfg.policy, shlex.split(cfg.vllm_args), out / "server.log", python=Path(cfg.vllm_python))
     )
     with server as url:
@@ -166,7 +166,7 @@ def markdown(result: dict, cfg: BenchVLLMConfig) -> str:
     lines = [
         f"Beam search M={cfg.beam_width}, N={cfg.budget}, on {cfg.questions} held-out arith questions of {cfg.policy}, "
         f"scored by {verifier}; temperature {cfg.temperature}, seed {cfg.seed}; {result['threads']} torch thread(s) "
-        f"here; vLLM server flags: {cfg.server_url or cfg.vllm_args}",
+        f"here; vLLM server flags: {cfg.server_urls or cfg.vllm_args}",
         "",
         "| backend | wall s | generation s | generated tokens | generated tokens/s | prompt tokens | cached "
         "| cache hit share | accuracy |",

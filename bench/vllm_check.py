@@ -1,6 +1,6 @@
 """Search runs on a vLLM server, with generated tokens/s and the cached-prefix share: the GPU check.
 
-    python -m bench.vllm_check --recipe recipes/qwen2.5-math-1.5b/search_qwen_prm.yaml --limit 8   # on a GPU
+    python -m bench.vllm_check --run_recipe recipes/qwen2.5-math-1.5b/search_qwen_prm.yaml --limit 8   # on a GPU
     python -m bench.vllm_check --run_args "--policy outputs/arith-tiny/policy --verifier none \\
         --dataset outputs/arith-tiny/test_questions.jsonl" --strategies best_of_n:select=majority   # CPU smoke
 
@@ -35,7 +35,7 @@ from search.runs import RunConfig, run_config
 
 @dataclass
 class VLLMCheckConfig:
-    recipe: str | None = None  # a `python -m search run` recipe (its policy is served); None: run_args only
+    run_recipe: str | None = None  # a `python -m search run` recipe (its policy is served); None: run_args only
     run_args: str = ""  # more `python -m search run` flags, over the recipe's
     strategies: str = "best_of_n,beam:m=4"  # strategy specs, comma-separated, one run each
     budget: int = 16  # N
@@ -44,7 +44,7 @@ class VLLMCheckConfig:
     vllm_args: str = "--gpu-memory-utilization 0.4 --max-model-len 4096"  # flags of the server started here
     vllm_python: str = str(VENV_PYTHON)  # the Python of vLLM's own virtualenv (make vllm-venv)
     startup_timeout: float = 1800.0  # seconds the server may take to load the model
-    out: str = "outputs/vllm_check"  # one search folder per strategy, check.json and check.md
+    output_dir: str = "outputs/vllm_check"  # one search folder per strategy, check.json and check.md
 
     def __post_init__(self) -> None:
         if self.budget < 1 or self.limit < 1 or self.startup_timeout <= 0:
@@ -58,13 +58,13 @@ CONFIG_TYPES = (VLLMCheckConfig,)
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     strategies = [s.strip() for s in cfg.strategies.split(",") if s.strip()]
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
 
     def run_argv(strategy: str, url: str) -> list[str]:
-        recipe = ["--config", cfg.recipe] if cfg.recipe else []
+        recipe = ["--config", cfg.run_recipe] if cfg.run_recipe else []
         return [*recipe, *shlex.split(cfg.run_args), "--backend", "vllm", "--server_urls", url,
                 "--strategies", strategy, "--budgets", str(cfg.budget), "--limit", str(cfg.limit),
-                "--out", str(out / folder_name(strategy))]  # fmt: skip
+                "--output_dir", str(out / folder_name(strategy))]  # fmt: skip
 
     # every run's settings checked before a server starts
     runs = [parse_config([RunConfig], run_argv(s, "http://127.0.0.1:1"), "python -m search run")[0] for s in strategies]
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     with server as url:
         for strategy in strategies:
             (run,) = parse_config([RunConfig], run_argv(strategy, url), "python -m search run")
-            shutil.rmtree(run.out, ignore_errors=True)
+            shutil.rmtree(run.output_dir, ignore_errors=True)
             record[strategy] = measure(run)
     result = {"config": asdict(cfg), "policy": runs[0].policy, "verifier": runs[0].verifier, "runs": record}
     out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 """Write a task's questions as the runtime's question JSONL (id, question, answer, level, steps).
 
-    python -m data.export_questions --policy outputs/arith-tiny/policy --split test --out test.jsonl
-    python -m data.export_questions --task gsm8k --source openai/gsm8k --split test --out gsm8k.jsonl
-    python -m data.export_questions --task math --source HuggingFaceH4/MATH-500 --out math500.jsonl
+    python -m data.export_questions --policy outputs/arith-tiny/policy --split test --output_file test.jsonl
+    python -m data.export_questions --task gsm8k --source openai/gsm8k --split test --output_file gsm8k.jsonl
+    python -m data.export_questions --task math --source HuggingFaceH4/MATH-500 --output_file math500.jsonl
 
 arith: the questions held out when the policy was trained (from its task.json), level = number
 of operations. gsm8k / math: any source `data.math_tasks` reads (a Hub id or a local JSONL);
@@ -26,7 +26,7 @@ class ExportConfig(TaskConfig):
     split: str = "test"
     questions_per_level: int | None = None  # all
     skip_per_level: int = 0  # leave out the first questions of each level (ones already looked at)
-    out: str = "outputs/arith-tiny/test.jsonl"
+    output_file: str = "outputs/arith-tiny/test.jsonl"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> Path:
     skipped = getattr(task, "skipped", None)
     if skipped:
         print(f"skipped: {skipped}")
-    out = Path(cfg.out)
+    out = Path(cfg.output_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"id": q.id, "question": q.text, "answer": q.gold, "level": q.level, "steps": list(q.steps)}
             for q in questions]  # fmt: skip

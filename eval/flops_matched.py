@@ -68,7 +68,7 @@ class FlopsMatchedConfig:
     verifier_base: str | None = None  # the verifier's backbone when it is not the policy (its training counted)
     max_new_tokens: int = 160
     batch_size: int = 128
-    out: str | None = None  # default: <eval_dir>/flops_matched
+    output_dir: str | None = None  # default: <eval_dir>/flops_matched
 
 
 CONFIG_TYPES = (FlopsMatchedConfig,)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
                         verifier_training, pretraining, cfg.ratios, cfg.pool, settings)  # fmt: skip
     result.update(small_policy=outcomes.meta["policy"], large_policy=cfg.large_policy, large_greedy=greedy,
                   verifier=verifier, verifier_base=cfg.verifier_base)  # fmt: skip
-    out = Path(cfg.out) if cfg.out else Path(cfg.eval_dir) / "flops_matched"
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.eval_dir) / "flops_matched"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text(flops_markdown(result))
     print(flops_markdown(result))

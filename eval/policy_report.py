@@ -31,7 +31,7 @@ class PolicyReportConfig(StageConfig):
     max_new_tokens: int = 160
     batch_size: int = 128
     seed: int = 0
-    out_dir: str | None = None  # default: <policy>/report
+    output_dir: str | None = None  # default: <policy>/report
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size)
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     report = sampled_pass_at_1(generator, task, fmt, questions, cfg.samples_per_question, params, cfg.seed)
-    out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.policy) / "report"
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.policy) / "report"
     md = write_pass_at_1_report(report, out, f"Sampled pass@1 of {cfg.policy} (T={cfg.temperature})")
     print(md.read_text())
     return report

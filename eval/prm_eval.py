@@ -50,7 +50,7 @@ class PRMEvalConfig(StageConfig, VerifierSettings):
     max_new_tokens: int = 160
     batch_size: int = 128
     seed: int = 0
-    out_dir: str | None = None  # default: <verifier>/eval
+    output_dir: str | None = None  # default: <verifier>/eval
 
     def __post_init__(self) -> None:
         StageConfig.__post_init__(self)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     else:
         report["needs_step_truth"] = "first-error F1 and step AUC need a step-level ground truth (arith only)"
-    out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.verifier) / "eval"
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.verifier) / "eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "prm_eval.json").write_text(json.dumps(report, indent=2))
     (out / "prm_eval.md").write_text(markdown(report))

@@ -24,7 +24,7 @@ verifier, its keys and weights, the dataset) scores only what is missing, and an
 more subsets reuse what is there. `dataset`: a Hub id (one split per subset), or a local folder
 holding `<subset>.json` (a JSON array, as on the Hub) or `<subset>.jsonl` files. Writes
 `processbench.{json,md}` and `predictions.jsonl` (per sample: the step scores and the prediction) to
-`out_dir`.
+`output_dir`.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ProcessBenchConfig(VerifierSettings):
     limit: int | None = field(default=None, metadata={"help": "only the first samples of each subset (null: all)"})
     batch_size: int = field(default=8, metadata={"help": "sequences per forward batch (speed only)"})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda when there is one)"})
-    out_dir: str | None = field(
+    output_dir: str | None = field(
         default=None, metadata={"help": "where the report goes (default: <verifier>/processbench, or "
                                         "outputs/processbench/<org>__<name> for a Hub id)"},
     )  # fmt: skip
@@ -96,9 +96,9 @@ class ProcessBenchConfig(VerifierSettings):
     def subset_names(self) -> list[str]:
         return [s.strip() for s in self.subsets.split(",") if s.strip()]
 
-    def output_dir(self) -> Path:
-        if self.out_dir:
-            return Path(self.out_dir)
+    def results_dir(self) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
         if Path(self.verifier).is_dir():
             return Path(self.verifier) / "processbench"
         return Path("outputs/processbench") / self.verifier.replace("/", "__")
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     subsets = {name: load_subset(cfg.dataset, name, cfg.limit) for name in cfg.subset_names()}
     fmt = (stored_format(cfg.verifier) if Path(cfg.verifier).is_dir() else None) or PLAIN  # ours: their own
-    out = cfg.output_dir()
+    out = cfg.results_dir()
     with writer_lock(out):
         check_identity(out / "run.json", identity(cfg))
         path = out / SCORES

@@ -2,7 +2,7 @@
 its 95% interval, and a verdict.
 
     python -m eval.reproduction --config recipes/arith-tiny/reproduce.yaml            # collect, then judge
-    python -m eval.reproduction --bundle docs/reproduction/outcomes.json --out DIR    # judge a committed bundle
+    python -m eval.reproduction --bundle docs/reproduction/outcomes.json --output_dir DIR    # judge a committed bundle
 
 Two verifier tracks run side by side: `paper` (the PRM on the policy itself, trained on Monte-Carlo
 labels only: the paper's setting and the headline) and `strong` (the PRM on the verifier base, the
@@ -49,7 +49,7 @@ class ReproductionConfig:
     strong_prm_eval: str = "outputs/arith-tiny/prm-verifier-base/eval/prm_eval.json"  # ... of the strong-track PRM
     revision_report: str = "outputs/arith-tiny/revision/report/report.json"  # chains on the test questions
     bundle: str | None = None  # judge this committed bundle instead of collecting the chain's outputs
-    out: str = "outputs/arith-tiny/reproduce/report"
+    output_dir: str = "outputs/arith-tiny/reproduce/report"
     readme: str | None = None  # also rewrite the findings table between the markers of this README
     # the comparisons, fixed before the run
     vote_budget: int = 16  # weighted best-of-N vs majority voting
@@ -371,7 +371,7 @@ def markdown(result: dict) -> str:
         + ".",
         "A finding's `detectable` in findings.json is the smallest true difference its questions would detect",
         "(80% power, two-sided 5%). Rebuild this page from the committed outcomes: `python -m eval.reproduction",
-        "--bundle docs/reproduction/outcomes.json --out docs/reproduction`.",
+        "--bundle docs/reproduction/outcomes.json --output_dir docs/reproduction`.",
         "",
     ]
     return "\n".join(lines)
@@ -400,7 +400,7 @@ def update_readme(path: Path, result: dict) -> None:
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     bundle = _load(cfg.bundle) if cfg.bundle else collect(cfg)
     result = findings(cfg, bundle)
     out.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ class RevisionReportConfig:
     seed: int = 0
     batch_size: int = 128
     chunk_size: int = 16  # questions per batched call
-    out_dir: str | None = None  # default: <revision_model>/report
+    output_dir: str | None = None  # default: <revision_model>/report
 
     def __post_init__(self) -> None:
         check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.chunk_size)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
                 for level in sorted(set(levels), key=str)}  # fmt: skip
     stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions), by_level=by_level,
                  intervals=chain_intervals(per_question), per_question=per_question)  # fmt: skip
-    out = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.revision_model) / "report"
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.revision_model) / "report"
     out.mkdir(parents=True, exist_ok=True)
     title = f"Revision chains of {cfg.revision_model} ({len(questions)} questions x {cfg.chains} chains)"
     (out / "report.json").write_text(json.dumps(stats, indent=2))

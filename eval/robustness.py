@@ -32,7 +32,7 @@ class RobustnessConfig:
     threads: str = "1,2"  # OMP_NUM_THREADS values
     loss_band: float = 0.25  # a run's validation loss must be within this fraction of the median
     min_level1_pass_at_1: float = 0.7  # and its level-1 sampled pass@1 at least this
-    out: str = "outputs/arith-tiny/robustness"
+    output_dir: str = "outputs/arith-tiny/robustness"
 
     def __post_init__(self) -> None:
         if not Path(self.policy_recipe).is_file():
@@ -52,7 +52,7 @@ class RobustnessConfig:
 
 def train_and_report(cfg: RobustnessConfig, seed: int, threads: int) -> dict:
     """One run (skipped when its report exists): its validation loss and pass@1 by level."""
-    folder = Path(cfg.out) / f"seed{seed}-threads{threads}"
+    folder = Path(cfg.output_dir) / f"seed{seed}-threads{threads}"
     report = folder / "report" / "pass_at_1.json"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if not report.is_file():
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config([RobustnessConfig], argv)
     runs = [train_and_report(cfg, seed, threads) for seed, threads in cfg.runs()]
     result = judge(cfg, runs)
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     (out / "robustness.json").write_text(json.dumps(result, indent=2))
     (out / "robustness.md").write_text(markdown(result))
     print(markdown(result))

@@ -59,7 +59,7 @@ class EvalConfig(RuntimeConfig, TaskConfig):
     bins: int = 5  # difficulty bins (rank quantiles, ties broken by a seeded random rank)
     folds: int = 2  # without validation_dataset: cross-validation folds of each bin's questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
-    out: str = "outputs/arith-tiny/eval"
+    output_dir: str = "outputs/arith-tiny/eval"
 
     def __post_init__(self) -> None:
         RuntimeConfig.__post_init__(self)
@@ -81,7 +81,7 @@ def write_questions(cfg: EvalConfig) -> str:
     if cfg.dataset:
         return cfg.dataset
     _, questions = cfg.task_and_questions(cfg.policy, stream="eval")
-    path = Path(cfg.out) / "questions.jsonl"
+    path = Path(cfg.output_dir) / "questions.jsonl"
     path.write_text("".join(json.dumps({"id": q.id, "question": q.text, "answer": q.gold, "level": q.level}) + "\n"
                             for q in questions))  # fmt: skip
     return str(path)
@@ -100,7 +100,7 @@ def schedule_file(cfg: EvalConfig, report: dict) -> ComputeOptimalSchedule:
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg.dataset = write_questions(cfg)
     splits = {"test": cfg.dataset}

@@ -32,7 +32,7 @@ def run_searches(cfg, split: str, dataset: str, seeds: list[int]) -> dict[int, P
     budgets = ",".join(map(str, cfg.budgets()))
     out = {}
     for seed in seeds:
-        folder = Path(cfg.out) / "search" / split / f"seed{seed}"
+        folder = Path(cfg.output_dir) / "search" / split / f"seed{seed}"
         run = runs.RunConfig(**{**runtime, "seed": seed}, dataset=dataset, strategies=cfg.strategies,
                              budgets=budgets, out=str(folder), chunk_size=cfg.chunk_size,
                              max_generations=cfg.max_budget)  # fmt: skip
@@ -43,7 +43,7 @@ def run_searches(cfg, split: str, dataset: str, seeds: list[int]) -> dict[int, P
 def measure_difficulty(cfg, split: str, dataset: str, questions: list[Question]) -> dict[str, dict]:
     """Per question id, pass@1 and the mean verifier score of `cfg.difficulty_samples` policy samples, drawn with
     the runtime's probe seed (`search.strategies.compute_optimal.probe_seed`); appended to a resumable JSONL."""
-    path = Path(cfg.out) / "difficulty" / f"{split}.jsonl"
+    path = Path(cfg.output_dir) / "difficulty" / f"{split}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(path.parent):  # resumable under the same identity only
         check_identity(path.with_suffix(".run.json"), runs.run_identity(cfg, dataset, DIFFICULTY_ONLY))
@@ -91,5 +91,5 @@ def sweep(cfg, splits: dict[str, str]) -> Outcomes:
             "revision_verifier": cfg.revision_verifier, "seeds": seeds, "difficulty_samples": cfg.difficulty_samples,
             "datasets": splits}  # fmt: skip
     outcomes = Outcomes(collected, meta)
-    outcomes.save(Path(cfg.out) / "outcomes.json")
+    outcomes.save(Path(cfg.output_dir) / "outcomes.json")
     return outcomes

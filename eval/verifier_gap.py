@@ -32,7 +32,7 @@ class VerifierGapConfig:
     budgets: str = "4,16"  # comma-separated budgets N
     max_new_tokens: int = 160
     seed: int = 0
-    out: str | None = None  # default: <verifier>/verifier_gap.{json,md}
+    output_dir: str | None = None  # default: <verifier>/verifier_gap.{json,md}
 
 
 CONFIG_TYPES = (VerifierGapConfig,)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     for key, row in accuracy.items():
         lines.append(f"| {key} | {row['trained PRM']:.3f} | {_num(row.get('ground truth'))} |")
-    out = Path(cfg.out) if cfg.out else Path(cfg.verifier) / "verifier_gap"
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.verifier) / "verifier_gap"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

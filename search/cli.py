@@ -2,7 +2,7 @@
 
     python -m search solve --policy P --verifier V --strategy beam --budget 16 --question "(2+7)*3"
     python -m search run --policy P --verifier V --dataset test.jsonl \\
-        --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --out DIR
+        --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --output_dir DIR
     python -m search run ... --revision_model R --revision_verifier ORM --strategies revision:l=4
     python -m search run ... --strategies compute_optimal --compute_optimal outputs/arith-tiny/eval/schedule.json
 

@@ -98,7 +98,7 @@ def run_config(cfg: RunConfig) -> Path:
                 runnable.append((spec, budget))
             except ValueError as err:
                 skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
-    out = Path(cfg.out)
+    out = Path(cfg.output_dir)
     with writer_lock(out):
         check_identity(out / "run.json", run_identity(cfg, cfg.dataset))
         results = _write_results(cfg, runtime, questions, runnable, budgets, schedule, out)

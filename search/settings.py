@@ -84,7 +84,7 @@ class RunConfig(RuntimeConfig):
     dataset: str = ""  # JSONL: question, answer, optional id and level
     strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"  # strategy specs, comma-separated
     budgets: str = "1,4,16"  # comma-separated budgets N
-    out: str = "outputs/arith-tiny/search"
+    output_dir: str = "outputs/arith-tiny/search"
     limit: int | None = None  # only the first `limit` questions
     chunk_size: int = 16  # questions per batched call (and per resume checkpoint)
     max_generations: int | None = None  # skip (strategy, budget) pairs that spend more (lookahead spends N*(k+1))

@@ -54,7 +54,7 @@ def test_bad_runtime_settings_are_refused_before_any_model_loads(
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outputs").mkdir()  # a folder named like a hub org makes its subpaths local
-    argv = ["run", "--dataset", str(questions), "--out", str(tmp_path / "out"), *flags]
+    argv = ["run", "--dataset", str(questions), "--output_dir", str(tmp_path / "out"), *flags]
     assert message in one_line_error(capsys, search_cli.main, argv)
     assert not (tmp_path / "out").exists()
 
@@ -74,19 +74,49 @@ def test_bad_builder_recipes_write_nothing(recipe, message, tmp_path, capsys):
 def test_files_that_cannot_be_read(tiny_policy, questions, tmp_path, capsys):
     bad = tmp_path / "latin1.jsonl"
     bad.write_bytes('{"question": "caf\xe9", "answer": "1"}\n'.encode("latin-1"))
-    argv = ["run", "--policy", str(tiny_policy), "--verifier", "none", "--dataset", str(bad), "--out", str(tmp_path)]
+    argv = [
+        "run",
+        "--policy",
+        str(tiny_policy),
+        "--verifier",
+        "none",
+        "--dataset",
+        str(bad),
+        "--output_dir",
+        str(tmp_path),
+    ]
     assert "not a JSON object in UTF-8" in one_line_error(capsys, search_cli.main, argv)
     broken = tmp_path / "broken"
     shutil.copytree(tiny_policy, broken)
     (broken / "config.json").write_text("{not json")
-    argv = ["run", "--policy", str(broken), "--verifier", "none", "--dataset", str(questions), "--out", str(tmp_path)]
+    argv = [
+        "run",
+        "--policy",
+        str(broken),
+        "--verifier",
+        "none",
+        "--dataset",
+        str(questions),
+        "--output_dir",
+        str(tmp_path),
+    ]
     assert "config.json is not valid JSON" in one_line_error(capsys, search_cli.main, argv)
     flipped = tmp_path / "flipped"
     shutil.copytree(tiny_policy, flipped)
     weights = bytearray((flipped / "model.safetensors").read_bytes())
     weights[-100] ^= 0xFF  # one flipped byte in a weight: safetensors alone would load it silently
     (flipped / "model.safetensors").write_bytes(bytes(weights))
-    argv = ["run", "--policy", str(flipped), "--verifier", "none", "--dataset", str(questions), "--out", str(tmp_path)]
+    argv = [
+        "run",
+        "--policy",
+        str(flipped),
+        "--verifier",
+        "none",
+        "--dataset",
+        str(questions),
+        "--output_dir",
+        str(tmp_path),
+    ]
     assert "model.safetensors is missing or corrupt" in one_line_error(capsys, search_cli.main, argv)
 
 
@@ -116,9 +146,9 @@ def test_resumes_refuse_another_identity(tiny_policy, tiny_prm_data, tmp_path, c
            "--budgets", "1", "--max_new_tokens", "20"]  # fmt: skip
     questions = tmp_path / "q.jsonl"
     questions.write_text(QUESTIONS)
-    search_cli.main([*run, "--dataset", str(questions), "--out", str(out)])
+    search_cli.main([*run, "--dataset", str(questions), "--output_dir", str(out)])
     assert "differs in: settings.seed" in one_line_error(
-        capsys, search_cli.main, [*run, "--dataset", str(questions), "--out", str(out), "--seed", "1"]
+        capsys, search_cli.main, [*run, "--dataset", str(questions), "--output_dir", str(out), "--seed", "1"]
     )
     retrained = tmp_path / "retrained"
     shutil.copytree(tiny_policy, retrained)
@@ -236,14 +266,14 @@ def test_a_checkpoint_is_loaded_as_what_it_is_or_refused(make, flags, message, t
                                                           capsys, monkeypatch):  # fmt: skip
     folder, marker = make(tiny_policy, tmp_path)
     monkeypatch.setattr("sys.stdin", None)  # transformers' "[y/N]" prompt would need a terminal
-    argv = ["run", "--policy", str(folder), *flags, "--dataset", str(questions), "--out", str(tmp_path / "out")]
+    argv = ["run", "--policy", str(folder), *flags, "--dataset", str(questions), "--output_dir", str(tmp_path / "out")]
     assert message in one_line_error(capsys, search_cli.main, argv)
     assert marker is None or not marker.exists()
 
 
 def test_a_reward_model_or_a_causal_lm_is_refused_where_the_other_is_meant(tiny_policy, tiny_prm, questions, tmp_path,
                                                                          capsys):  # fmt: skip
-    run = ["run", "--dataset", str(questions), "--out", str(tmp_path / "out"), "--strategies", "best_of_n",
+    run = ["run", "--dataset", str(questions), "--output_dir", str(tmp_path / "out"), "--strategies", "best_of_n",
            "--budgets", "1"]  # fmt: skip
     assert "is a reward model" in one_line_error(capsys, search_cli.main, [*run, "--policy", str(tiny_prm),
                                                                            "--verifier", "none"])  # fmt: skip

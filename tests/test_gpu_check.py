@@ -24,7 +24,7 @@ RUN = "import runpy, sys\nsys.modules.update(dict.fromkeys({missing}))\nsys.argv
 
 
 def test_the_check_runs_without_the_packages_a_lent_gpu_lacks(tmp_path):
-    argv = ["bench.gpu_check", "--tiny", "--out", str(tmp_path), "--peak_tflops", "1"]
+    argv = ["bench.gpu_check", "--tiny", "--output_dir", str(tmp_path), "--peak_tflops", "1"]
     proc = subprocess.run(
         [sys.executable, "-c", RUN.format(missing=MISSING, argv=argv)],
         cwd=ROOT,  # the worktree's packages, as on the device machine (the repo root, nothing installed)
@@ -59,7 +59,7 @@ def test_the_check_runs_without_the_packages_a_lent_gpu_lacks(tmp_path):
 def test_a_spent_budget_skips_the_rest_and_says_so(tmp_path, monkeypatch):
     verdicts = iter([False])  # the first measurement starts; the budget is spent when it ends
     monkeypatch.setattr(gpu_check.Budget, "over", lambda self: next(verdicts, True))
-    gpu_check.main(["--tiny", "--out", str(tmp_path), "--budget_s", "60"])
+    gpu_check.main(["--tiny", "--output_dir", str(tmp_path), "--budget_s", "60"])
     sections = json.loads((tmp_path / "gpu_check.json").read_text())["models"]["tiny"]["sections"]
     assert sections["sft_train"]["status"] == "ok" and len(sections["sft_train"]["rows"]) == 1
     skipped = [name for name, record in sections.items() if record["status"] == "skipped"]
@@ -72,5 +72,5 @@ def test_a_spent_budget_skips_the_rest_and_says_so(tmp_path, monkeypatch):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU runs the real sizes")
 def test_real_sizes_need_a_gpu(capsys):
     with pytest.raises(SystemExit) as exit_:
-        gpu_check.main(["--out", "unused"])
+        gpu_check.main(["--output_dir", "unused"])
     assert exit_.value.code == 2 and "--tiny" in capsys.readouterr().err

@@ -39,4 +39,4 @@ def test_later_stages_read_the_checkpoints_the_variables_name(tmp_path):
 def test_reproduce_writes_tracked_docs_only_when_asked():
     default = "\n".join(planned("-B", "reproduce"))
     assert "eval.reproduction" in default and "docs/reproduction" not in default and "README.md" not in default
-    assert "--out docs/reproduction --readme README.md" in "\n".join(planned("-B", "reproduce", "PUBLISH=1"))
+    assert "--output_dir docs/reproduction --readme README.md" in "\n".join(planned("-B", "reproduce", "PUBLISH=1"))

@@ -31,7 +31,7 @@ def test_policy_sft_smoke_run_learns_and_saves_a_loadable_checkpoint(tiny_policy
 
 def test_policy_report_covers_every_level(tiny_policy, tmp_path):
     report = policy_report.main(["--policy", str(tiny_policy), "--samples_per_question", "2",
-                                 "--max_new_tokens", "40", "--out_dir", str(tmp_path)])  # fmt: skip
+                                 "--max_new_tokens", "40", "--output_dir", str(tmp_path)])  # fmt: skip
     assert sorted(report) == [1, 2, 3]
     assert all(r["questions"] == 3 and r["samples"] == 6 and 0 <= r["pass@1"] <= 1 for r in report.values())
     assert "| level |" in (tmp_path / "pass_at_1.md").read_text()

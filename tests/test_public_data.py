@@ -72,7 +72,7 @@ def test_processbench_metrics_follow_the_paper():
 
 def test_processbench_runs_on_our_prm(trl_prm, tmp_path):
     report = processbench.main(["--verifier", str(trl_prm), "--dataset", str(PROCESSBENCH), "--subsets", "gsm8k,math",
-                                "--out_dir", str(tmp_path / "pb")])  # fmt: skip
+                                "--output_dir", str(tmp_path / "pb")])  # fmt: skip
     assert set(report["subsets"]) == {"gsm8k", "math"}
     f1 = [m["f1"] for m in report["subsets"].values()]
     assert report["average_f1"] == pytest.approx(sum(f1) / 2)
@@ -90,7 +90,7 @@ def test_processbench_runs_on_a_public_prm_and_refuses_bad_samples(bpe, tmp_path
     tok.add_special_tokens({"additional_special_tokens": ["<extra_0>"]})
     qwen = as_qwen_prm(save(QwenMathPRM(Qwen2Config(**sizes(tok))), tok, tmp_path / "qwen"))
     report = processbench.main(["--verifier", str(qwen), "--dataset", str(PROCESSBENCH), "--subsets", "math",
-                                "--limit", "2", "--out_dir", str(tmp_path / "pb")])  # fmt: skip
+                                "--limit", "2", "--output_dir", str(tmp_path / "pb")])  # fmt: skip
     assert report["subsets"]["math"]["erroneous"] + report["subsets"]["math"]["correct"] == 2
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -120,7 +120,7 @@ def test_processbench_counts_samples_too_long_and_resumes_after_a_kill(short_con
                                                                         capsys):  # fmt: skip
     folder, too_long = short_context_prm
     args = ["--verifier", str(folder), "--dataset", str(PROCESSBENCH), "--subsets", "gsm8k,math", "--batch_size", "3"]
-    full = processbench.main([*args, "--out_dir", str(tmp_path / "full")])
+    full = processbench.main([*args, "--output_dir", str(tmp_path / "full")])
     assert full["subsets"]["gsm8k"]["too_long"] == too_long == 2
     assert full["too_long"] == sum(m["too_long"] for m in full["subsets"].values())
     assert full["subsets"]["gsm8k"]["erroneous"] + full["subsets"]["gsm8k"]["correct"] == 2
@@ -134,12 +134,12 @@ def test_processbench_counts_samples_too_long_and_resumes_after_a_kill(short_con
         (killed / name).write_bytes((tmp_path / "full" / name).read_bytes())
     lines = (killed / "scores.jsonl").read_text().splitlines(keepends=True)
     (killed / "scores.jsonl").write_text("".join(lines[:2]) + lines[2][:15])
-    resumed = processbench.main([*args, "--out_dir", str(killed)])
+    resumed = processbench.main([*args, "--output_dir", str(killed)])
     assert resumed["subsets"] == full["subsets"] and resumed["average_f1"] == full["average_f1"]
     assert len((killed / "scores.jsonl").read_text().splitlines()) == 7  # each sample once, the torn line cut
 
     monkeypatch.setattr(processbench, "load_verifier", lambda *a, **k: pytest.fail("all scores were stored"))
-    tuned = processbench.main([*args, "--out_dir", str(killed), "--tune_threshold", "true"])
+    tuned = processbench.main([*args, "--output_dir", str(killed), "--tune_threshold", "true"])
     assert tuned["threshold_source"] == "tuned on gsm8k"
     records = {(r["subset"], r["index"], r["id"]): r for r in read_jsonl(killed / "scores.jsonl")}
     gsm8k = processbench.load_subset(str(PROCESSBENCH), "gsm8k", None)
@@ -148,7 +148,7 @@ def test_processbench_counts_samples_too_long_and_resumes_after_a_kill(short_con
     assert tuned["threshold"] == best_threshold(processbench.solutions(*map(list, zip(*kept, strict=True))))
     capsys.readouterr()
     for extra, error in (
-        (["--out_dir", str(killed), "--verifier_kind", "trl"], "holds the output of another run"),
+        (["--output_dir", str(killed), "--verifier_kind", "trl"], "holds the output of another run"),
         (["--subsets", "math", "--tune_threshold", "true"], "tune_threshold tunes on the gsm8k"),
     ):
         with pytest.raises(SystemExit):

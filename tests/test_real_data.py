@@ -102,6 +102,6 @@ def test_gsm8k_exports_to_the_runtime_question_format(tmp_path):
     from search.questions import load_questions
 
     out = tmp_path / "gsm8k.jsonl"
-    export_questions.main(["--task", "gsm8k", "--source", str(REAL / "gsm8k_test.jsonl"), "--out", str(out)])
+    export_questions.main(["--task", "gsm8k", "--source", str(REAL / "gsm8k_test.jsonl"), "--output_file", str(out)])
     questions = load_questions(out)
     assert len(questions) == 1319 and questions[0].gold == "18"

@@ -74,14 +74,14 @@ def test_verdicts_come_from_paired_intervals():
 
 
 def test_a_bundle_recomputes_its_findings_exactly(tmp_path):
-    cfg = ["--out", str(tmp_path / "a")]
+    cfg = ["--output_dir", str(tmp_path / "a")]
     (tmp_path / "bundle.json").write_text(json.dumps(bundle(beam_edge=0.3)))
     first = reproduction.main(["--bundle", str(tmp_path / "bundle.json"), *cfg])
-    again = reproduction.main(["--bundle", str(tmp_path / "a/outcomes.json"), "--out", str(tmp_path / "b")])
+    again = reproduction.main(["--bundle", str(tmp_path / "a/outcomes.json"), "--output_dir", str(tmp_path / "b")])
     assert first == again and (tmp_path / "a/findings.json").read_text() == (tmp_path / "b/findings.json").read_text()
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{reproduction.README_START}\nold\n{reproduction.README_END}\nrest\n")
-    reproduction.main(["--bundle", str(tmp_path / "bundle.json"), "--out", str(tmp_path / "c"), "--readme",
+    reproduction.main(["--bundle", str(tmp_path / "bundle.json"), "--output_dir", str(tmp_path / "c"), "--readme",
                        str(readme)])  # fmt: skip
     assert readme.read_text() == f"intro\n{reproduction.readme_block(first)}\nrest\n"
 
@@ -91,7 +91,7 @@ def test_a_bundle_without_a_run_a_finding_needs_is_one_line(tmp_path, capsys):
     del broken["tracks"]["paper"]["eval"]["splits"]["test"]["results"]["best_of_n:select=majority @ N=16"]
     (tmp_path / "b.json").write_text(json.dumps(broken))
     with pytest.raises(SystemExit):
-        reproduction.main(["--bundle", str(tmp_path / "b.json"), "--out", str(tmp_path / "o")])
+        reproduction.main(["--bundle", str(tmp_path / "b.json"), "--output_dir", str(tmp_path / "o")])
     assert "lacks a run a finding needs" in capsys.readouterr().err
 
 
@@ -101,6 +101,6 @@ COMMITTED = ROOT / "docs/reproduction"
 @pytest.mark.skipif(not (COMMITTED / "outcomes.json").is_file(), reason="no committed reproduction yet")
 def test_the_committed_outcomes_recompute_the_committed_findings_and_the_readme_table(tmp_path):
     result = reproduction.main(["--config", str(ROOT / "recipes/arith-tiny/reproduce.yaml"), "--bundle",
-                                str(COMMITTED / "outcomes.json"), "--out", str(tmp_path)])  # fmt: skip
+                                str(COMMITTED / "outcomes.json"), "--output_dir", str(tmp_path)])  # fmt: skip
     assert (tmp_path / "findings.json").read_text() == (COMMITTED / "findings.json").read_text()
     assert reproduction.readme_block(result) in (ROOT / "README.md").read_text()

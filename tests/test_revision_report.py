@@ -24,11 +24,11 @@ def test_flips_compare_each_answer_with_the_previous_answered_one():
 def test_report_on_a_checkpoint_writes_json_markdown_and_plot(tiny_policy, tmp_path):
     questions = tmp_path / "q.jsonl"
     export_questions.main(
-        ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "1", "--out", str(questions)]
+        ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "1", "--output_file", str(questions)]
     )
     out = tmp_path / "report"
     stats = main(["--revision_model", str(tiny_policy), "--dataset", str(questions), "--chains", "2", "--length", "3",
-                  "--max_new_tokens", "40", "--out_dir", str(out)])  # fmt: skip
+                  "--max_new_tokens", "40", "--output_dir", str(out)])  # fmt: skip
     n = len(questions.read_text().splitlines())
     assert stats["chains"] == 2 * n and [r["attempts"] for r in stats["steps"]] == [2 * n] * 3
     assert json.loads((out / "report.json").read_text())["questions"] == n

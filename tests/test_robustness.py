@@ -22,8 +22,8 @@ def test_a_run_outside_the_band_or_below_the_floor_does_not_hold(tmp_path):
 
 def test_runs_train_report_and_resume(tmp_path, capsys):
     tiny = " ".join(TINY_POLICY_ARGS[2:] + ["--max_steps", "30", "--train_per_level", "200"])
-    argv = ["--policy_recipe", TINY_POLICY_ARGS[1], "--train_args", tiny, "--seeds", "0", "--threads", "1", "--out",
-            str(tmp_path / "out")]  # fmt: skip
+    argv = ["--policy_recipe", TINY_POLICY_ARGS[1], "--train_args", tiny, "--seeds", "0", "--threads", "1",
+            "--output_dir", str(tmp_path / "out")]  # fmt: skip
     result = robustness.main(argv)
     [only] = result["runs"]
     assert only["validation_loss"] > 0 and set(only["pass_at_1"]) == {"1", "2", "3"}

@@ -13,7 +13,7 @@ FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 
 def questions_file(policy, path, split="test", per_level="2"):
     export_questions.main(["--policy", str(policy), "--split", split, "--questions_per_level", per_level,
-                           "--out", str(path)])  # fmt: skip
+                           "--output_file", str(path)])  # fmt: skip
     return path
 
 
@@ -23,7 +23,7 @@ def test_eval_chooses_on_validation_and_reports_intervals(tiny_policy, tiny_prm,
     out = tmp_path / "eval"
     argv = ["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
             "--revision_verifier", str(tiny_prm), "--dataset", str(test), "--validation_dataset", str(validation),
-            "--out", str(out), "--strategies", "best_of_n,best_of_n:select=majority,beam:m=2,lookahead:m=2:k=1,"
+            "--output_dir", str(out), "--strategies", "best_of_n,best_of_n:select=majority,beam:m=2,lookahead:m=2:k=1,"
             "revision:l=1,revision:l=all", "--max_budget", "4", "--repeats", "2", "--difficulty_samples", "2",
             "--bins", "2", *FAST]  # fmt: skip
     report = scaling.main(argv)
@@ -63,7 +63,7 @@ def test_eval_chooses_on_validation_and_reports_intervals(tiny_policy, tiny_prm,
     run_out = tmp_path / "co"
     cli.main(["run", "--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
               "--revision_verifier", str(tiny_prm), "--dataset", str(test), "--strategies", "compute_optimal",
-              "--compute_optimal", str(out / "schedule.json"), "--budgets", "4", "--out", str(run_out),
+              "--compute_optimal", str(out / "schedule.json"), "--budgets", "4", "--output_dir", str(run_out),
               *FAST])  # fmt: skip
     rows = [json.loads(line) for line in (run_out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == n and all(r["strategy"] == "compute_optimal" for r in rows)
@@ -77,7 +77,7 @@ def test_flops_matched_compares_per_question_with_the_larger_model(tiny_policy, 
     test = questions_file(tiny_policy, tmp_path / "test.jsonl")
     out = tmp_path / "eval"
     scaling.main(["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", "", "--dataset",
-                  str(test), "--out", str(out), "--strategies", "best_of_n,best_of_n:select=majority",
+                  str(test), "--output_dir", str(out), "--strategies", "best_of_n,best_of_n:select=majority",
                   "--max_budget", "4", "--difficulty_samples", "2", "--bins", "2", *FAST])  # fmt: skip
     # the same checkpoint as the "large" model: size ratio 1, so the matched budget is 1 generation
     result = flops_matched.main(["--large_policy", str(tiny_policy), "--eval_dir", str(out), "--max_new_tokens",
@@ -96,7 +96,7 @@ def test_eval_runs_on_the_tasks_own_questions(tiny_policy, tiny_prm, tmp_path):
     out = tmp_path / "eval"
     report = scaling.main(["--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", "",
                            "--dataset", "null", "--task", "arith", "--split", "test", "--questions_per_level", "1",
-                           "--out", str(out), "--strategies", "best_of_n:select=majority", "--max_budget", "2",
+                           "--output_dir", str(out), "--strategies", "best_of_n:select=majority", "--max_budget", "2",
                            "--difficulty_samples", "2", "--bins", "2", *FAST])  # fmt: skip
     rows = [json.loads(line) for line in (out / "questions.jsonl").read_text().splitlines()]
     assert len(rows) >= 2 and sorted(r["level"] for r in rows) == list(range(1, len(rows) + 1))  # one per level

@@ -15,7 +15,7 @@ FAST = ["--max_new_tokens", "40", "--max_step_tokens", "12"]
 @pytest.fixture(scope="module")
 def questions(tiny_policy, tmp_path_factory):
     out = tmp_path_factory.mktemp("questions") / "test.jsonl"
-    args = ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2", "--out", str(out)]
+    args = ["--policy", str(tiny_policy), "--split", "test", "--questions_per_level", "2", "--output_file", str(out)]
     export_questions.main(args)
     return out
 
@@ -40,7 +40,7 @@ def test_run_writes_results_resumes_and_summarizes(tiny_policy, tiny_prm, questi
     out = tmp_path / "run"
     argv = ["run", "--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--dataset", str(questions),
             "--strategies", "best_of_n,best_of_n:select=majority,beam:m=2,dvts:m=2", "--budgets", "1,2,4",
-            "--out", str(out), "--chunk_size", "4", *FAST]  # fmt: skip
+            "--output_dir", str(out), "--chunk_size", "4", *FAST]  # fmt: skip
     cli.main(argv)
     rows = (out / "results.jsonl").read_text().splitlines()
     n_questions = len(questions.read_text().splitlines())
@@ -93,7 +93,7 @@ def test_revision_chains_run_from_the_cli(tiny_policy, tiny_prm, questions, tmp_
     out = tmp_path / "revisions"
     argv = ["run", "--policy", str(tiny_policy), "--verifier", "none", "--dataset", str(questions),
             "--revision_model", str(tiny_policy), "--revision_verifier", str(tiny_prm),
-            "--strategies", "revision:l=2,revision:l=2:select=majority", "--budgets", "2,4", "--out", str(out),
+            "--strategies", "revision:l=2,revision:l=2:select=majority", "--budgets", "2,4", "--output_dir", str(out),
             *FAST]  # fmt: skip
     cli.main(argv)
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

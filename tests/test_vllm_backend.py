@@ -182,7 +182,7 @@ def test_a_server_with_another_tokenizer_is_refused(checkpoint, fmt, tokenizer):
     ],
 )
 def test_backend_keys_are_checked_before_any_model_loads(flags, message, tmp_path, capsys):
-    argv = ["run", "--dataset", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "out"), *flags]
+    argv = ["run", "--dataset", str(tmp_path / "q.jsonl"), "--output_dir", str(tmp_path / "out"), *flags]
     assert message in one_line_error(capsys, search_cli.main, argv)
     argv = ["--output_dir", str(tmp_path / "data"), *flags]
     assert message in one_line_error(capsys, build_prm_data.main, argv)
@@ -215,7 +215,7 @@ def test_the_runtime_searches_through_the_server(tiny_policy, policy_stub, tmp_p
     out = {}
     for backend in ("hf", "vllm"):
         flags = ["--backend", "vllm", "--server_urls", policy_stub.url] if backend == "vllm" else []
-        search_cli.main(["run", *base, *flags, "--out", str(tmp_path / backend)])
+        search_cli.main(["run", *base, *flags, "--output_dir", str(tmp_path / backend)])
         out[backend] = [json.loads(line) for line in (tmp_path / backend / "results.jsonl").read_text().splitlines()]
     assert [r["solution"] for r in out["vllm"]] == [r["solution"] for r in out["hf"]]  # greedy: the same answers
     assert [r["accounting"] for r in out["vllm"]] == [r["accounting"] for r in out["hf"]]  # FLOPs too

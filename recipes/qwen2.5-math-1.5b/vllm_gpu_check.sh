@@ -30,6 +30,6 @@ if [ -x .venv-vllm/bin/python ] && ! .venv-vllm/bin/pip show "${VLLM_PACKAGE%%==
 fi
 make vllm-venv VLLM_PACKAGE="$VLLM_PACKAGE"
 test -s outputs/math500/test.jsonl ||
-    $PY -m data.export_questions --task math --source HuggingFaceH4/MATH-500 --out outputs/math500/test.jsonl
-$PY -m bench.vllm_check --recipe "$RECIPE" --run_args "--dataset outputs/math500/test.jsonl $RUN_ARGS" \
-    --strategies "$STRATEGIES" --budget "$N" --limit "$LIMIT" --vllm_args "$VLLM_ARGS" --out "$OUT"
+    $PY -m data.export_questions --task math --source HuggingFaceH4/MATH-500 --output_file outputs/math500/test.jsonl
+$PY -m bench.vllm_check --run_recipe "$RECIPE" --run_args "--dataset outputs/math500/test.jsonl $RUN_ARGS" \
+    --strategies "$STRATEGIES" --budget "$N" --limit "$LIMIT" --vllm_args "$VLLM_ARGS" --output_dir "$OUT"

@@ -18,7 +18,7 @@ step() { echo; echo "== $1 ($(( $(date +%s) - start )) s so far)"; }
 
 step "pass@k of the policy"
 $PY -m eval.policy_report --policy $POLICY "${TASK[@]}" "${PROMPT[@]}" --samples_per_question 4 \
-    --temperature 0.7 --max_new_tokens 64 --batch_size 32 --out_dir $OUT/report
+    --temperature 0.7 --max_new_tokens 64 --batch_size 32 --output_dir $OUT/report
 step "MC step labels"
 $PY -m data.build_prm_data --policy $POLICY --output_dir $OUT/prm_data "${TASK[@]}" "${PROMPT[@]}" \
     --samples_per_question 4 --rollouts_per_step 4 --temperature 0.7 --max_new_tokens 64 --validation_fraction 0.25 \
