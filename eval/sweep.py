@@ -34,7 +34,7 @@ def run_searches(cfg, split: str, dataset: str, seeds: list[int]) -> dict[int, P
     for seed in seeds:
         folder = Path(cfg.output_dir) / "search" / split / f"seed{seed}"
         run = runs.RunConfig(**{**runtime, "seed": seed}, dataset=dataset, strategies=cfg.strategies,
-                             budgets=budgets, out=str(folder), chunk_size=cfg.chunk_size,
+                             budgets=budgets, output_dir=str(folder), chunk_size=cfg.chunk_size,
                              max_generations=cfg.max_budget)  # fmt: skip
         out[seed] = runs.run_config(run) / "results.jsonl"
     return out

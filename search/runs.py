@@ -1,6 +1,6 @@
 """Resumable runs of strategies over a questions file and budgets: the settings, the results folder.
 
-    run_config(RunConfig(dataset="test.jsonl", strategies="best_of_n,beam", budgets="1,4,16", out=DIR))
+    run_config(RunConfig(dataset="test.jsonl", strategies="best_of_n,beam", budgets="1,4,16", output_dir=DIR))
 
 `RuntimeConfig` holds the runtime's settings (policy, verifier, strategies' defaults, sampling, backend);
 `run_config` writes one JSON line per (question, strategy, budget) to DIR/results.jsonl (answer,

@@ -84,7 +84,7 @@ def test_gsm8k_through_builder_trainer_and_runtime(subword_policy, tmp_path, cap
         policy=str(subword_policy), verifier=str(prm), step_format="gsm8k", chat_template=True,
         dataset=str(write_questions(tmp_path / "questions.jsonl", questions)), strategies="best_of_n,beam:m=2",
         budgets="2",
-        max_new_tokens=12, max_step_tokens=6, max_rounds=2, out=str(tmp_path / "search"),
+        max_new_tokens=12, max_step_tokens=6, max_rounds=2, output_dir=str(tmp_path / "search"),
     ))  # fmt: skip
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * len(questions) and all(r["prompt"] == fmt.prompt(r["question"]) for r in rows)

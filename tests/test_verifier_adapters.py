@@ -179,7 +179,7 @@ def test_runtime_runs_best_of_n_and_beam_search_with_each_kind(public, subword_p
     out = runs.run_config(runs.RunConfig(
         policy=str(subword_policy), verifier=str(public[name]), step_format="gsm8k", dataset=str(questions),
         strategies="best_of_n,beam:m=2", budgets="2", max_new_tokens=12, max_step_tokens=6, max_rounds=2,
-        out=str(tmp_path / "search"), **KINDS[name],
+        output_dir=str(tmp_path / "search"), **KINDS[name],
     ))  # fmt: skip
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["strategy"] for r in rows) == ["beam:m=2"] * 2 + ["best_of_n:select=weighted"] * 2
