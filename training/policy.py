@@ -43,6 +43,7 @@ class PolicyConfig(OutputGuard):
     min_ops: int = 1  # arith: the fewest operations in a question
     max_ops: int = 8  # arith: the most operations in a question (levels min_ops..max_ops)
     operand_digits: int = 1  # arith: digits per operand
+    max_value: int | None = None  # arith: every intermediate value stays within 0..max_value (null: 10**(digits+1)-1)
     task_seed: int = 0  # arith: the seed of the question splits
     train_per_level: int = 3300  # training questions per level (may repeat)
     validation_per_level: int = 50  # held-out validation questions per level
@@ -54,7 +55,7 @@ class PolicyConfig(OutputGuard):
             raise ValueError("train_per_level must be > 0 and held-out counts >= 0")
 
     def task(self) -> ArithTask:
-        config = ArithConfig(self.min_ops, self.max_ops, self.operand_digits)
+        config = ArithConfig(self.min_ops, self.max_ops, self.operand_digits, self.max_value)
         fmt = get_format(self.step_format)
         return ArithTask(config, self.task_seed, self.validation_per_level, self.test_per_level, fmt)
 
