@@ -26,9 +26,8 @@ from pathlib import Path
 from core.config import cli, parse_config
 from data.mc_labels import LabeledSolution, MCLabeler
 from data.prm_dataset import write_prm_dataset
-from data.shards import end_build, run_sharded, start_build
+from data.shards import run_build
 from data.tasks import StageConfig, Task, Verdict
-from search.generation.backends import load_generator
 from search.generation.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
@@ -143,23 +142,19 @@ def stepwise_row(q: Question, index: int, check: Verdict, labeled: LabeledSoluti
     }
 
 
+def build_prm_data(cfg: PRMDataConfig) -> Path:
+    """MC step labels of the policy's samples (module docstring); returns the output folder."""
+
+    def worker(build, generator):
+        return lambda chunk: label_chunk(chunk, build.task, generator, build.format, cfg)
+
+    return run_build(cfg, cfg.policy, "prm", "data.build_prm_data", worker, write_prm_dataset)
+
+
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.policy, stream="prm", entry="data.build_prm_data")
-    fmt = build.format
-
-    def make_worker():
-        device = str(build.state.device)
-        generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size, device)
-        return lambda chunk: label_chunk(chunk, build.task, generator, fmt, cfg)
-
-    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
-    if build.state.is_main_process:
-        write_prm_dataset(build.out, build.questions, records, cfg, fmt)
-    end_build(build)
-    return build.out
+    return build_prm_data(cfg)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ from datasets import DatasetDict
 from core.cards import settings_table, write_card
 from core.config import UserError, cli, parse_config
 from data.revision_trajectories import CONTEXT_ATTEMPTS, build_trajectories
-from data.shards import end_build, run_sharded, save_splits, start_build
+from data.shards import run_build, save_splits
 from data.tasks import StageConfig, Task
-from search.generation.backends import load_generator
 from search.generation.generator import Generator, SamplingParams, check_sampling, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat
@@ -152,26 +151,22 @@ def write_revision_dataset(
     return dataset
 
 
-@cli
-def main(argv: list[str] | None = None) -> Path:
-    (cfg,) = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.policy, stream="revision", entry="data.build_revision_data")
-    fmt = build.format
+def build_revision_data(cfg: RevisionDataConfig) -> Path:
+    """Revision trajectories from the policy's samples (module docstring); returns the output folder."""
 
-    def make_worker():
-        device = str(build.state.device)
-        generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size, device)
+    def worker(build, generator):
         context = generator.context_length
         if context is not None and context < cfg.max_length:
             raise UserError(f"max_length {cfg.max_length} exceeds the policy's context of {context} tokens")
-        return lambda chunk: revision_chunk(chunk, build.task, generator, fmt, cfg, generator.count_tokens)
+        return lambda chunk: revision_chunk(chunk, build.task, generator, build.format, cfg, generator.count_tokens)
 
-    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
-    if build.state.is_main_process:
-        write_revision_dataset(build.out, build.questions, records, cfg, fmt)
-    end_build(build)
-    return build.out
+    return run_build(cfg, cfg.policy, "revision", "data.build_revision_data", worker, write_revision_dataset)
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    (cfg,) = parse_config(CONFIG_TYPES, argv)
+    return build_revision_data(cfg)
 
 
 if __name__ == "__main__":

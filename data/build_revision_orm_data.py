@@ -15,16 +15,14 @@ the other builders; the PRM trainer with `orm: true` trains on the result.
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.cards import settings_table, write_card
 from core.config import cli, parse_config
-from data.shards import end_build, run_sharded, save_splits, start_build
+from data.shards import run_build, save_splits
 from data.tasks import StageConfig, Task
-from search.generation.backends import load_generator
 from search.generation.generator import Generator, check_sampling
 from search.questions import Question
 from search.step_format import StepFormat
@@ -122,23 +120,20 @@ def write_orm_dataset(out: Path, questions: list[Question], records: list[dict],
     return report
 
 
+def build_revision_orm_data(cfg: RevisionORMDataConfig) -> Path:
+    """The revision model's graded attempts, with their history, as ORM data (module docstring)."""
+
+    def worker(build, reviser):
+        return lambda chunk: orm_chunk(chunk, build.task, reviser, build.format, cfg)
+
+    return run_build(cfg, cfg.revision_model, "revision-orm", "data.build_revision_orm_data", worker,
+                     write_orm_dataset)  # fmt: skip
+
+
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build = start_build(cfg, cfg.revision_model, stream="revision-orm", entry="data.build_revision_orm_data")
-    fmt = build.format
-
-    def make_worker():
-        device = str(build.state.device)
-        reviser = load_generator(cfg.revision_model, fmt, cfg, cfg.batch_size, device)
-        return lambda chunk: orm_chunk(chunk, build.task, reviser, fmt, cfg)
-
-    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
-    if build.state.is_main_process:
-        write_orm_dataset(build.out, build.questions, records, cfg, fmt)
-    end_build(build)
-    return build.out
+    return build_revision_orm_data(cfg)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from core.config import UserError
 from core.identity import acquire_lock, check_identity, claim_output_dir, fingerprint, mark_output_dir
 from core.jsonl import cut_torn_tail, read_jsonl
 from data.tasks import Task
-from search.generation.generator import stable_seed
+from search.generation.backends import load_generator
+from search.generation.generator import Generator, stable_seed
 from search.questions import Question
 from search.step_format import StepFormat, get_format
 
@@ -138,6 +139,28 @@ def start_build(cfg, model: str, stream: str, entry: str) -> Build:
     state.wait_for_everyone()
     check_identity(out / "settings.json", identity)  # every process gives the same verdict
     return Build(state, task, fmt, questions, out, lock)
+
+
+Worker = Callable[[list[Question]], list[dict]]
+
+
+def run_build(cfg, model: str, stream: str, entry: str, worker: Callable[[Build, Generator], Worker],
+              write: Callable[..., Any]) -> Path:  # fmt: skip
+    """A builder's whole run: its questions sharded across processes, each process generating with `model` (its
+    generator on the configured backend) and labelling chunk by chunk with `worker(build, generator)` into its
+    resumable shard, then the main process merging them with `write(out, questions, records, cfg, fmt)`."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    build = start_build(cfg, model, stream, entry)
+
+    def make_worker() -> Worker:
+        generator = load_generator(model, build.format, cfg, cfg.batch_size, str(build.state.device))
+        return worker(build, generator)
+
+    records = run_sharded(build.questions, build.out, build.state, cfg.questions_per_chunk, make_worker)
+    if build.state.is_main_process:
+        write(build.out, build.questions, records, cfg, build.format)
+    end_build(build)
+    return build.out
 
 
 def split_of(question: str, seed: int, validation_fraction: float) -> str:

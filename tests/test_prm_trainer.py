@@ -224,3 +224,15 @@ def test_likelihood_head_fits_four_numbers_on_the_policys_step_likelihoods(tiny_
     assert metrics["eval_loss"] > 0 and metrics["train_steps"] > 0
     card = (prm / "README.md").read_text()  # a model card the Hub renders, saying how scores are read
     assert card.startswith("---\n") and "base_model:" in card and "likelihood_head" in card
+
+
+@pytest.mark.parametrize("flags", [["--learning_rate", "1e-3"], ["--num_train_epochs", "3"]])
+def test_the_likelihood_head_refuses_settings_it_would_ignore(flags, tiny_policy, tiny_prm_data, tmp_path, capsys):
+    from training import prm
+
+    argv = ["--config", str(ROOT / "recipes/arith-tiny/prm.yaml"), "--model_name_or_path", str(tiny_policy),
+            "--dataset", str(tiny_prm_data / "dataset"), "--output_dir", str(tmp_path / "prm"), *flags]  # fmt: skip
+    with pytest.raises(SystemExit):
+        prm.main(argv)
+    assert "head likelihood fits four numbers" in capsys.readouterr().err
+    assert not (tmp_path / "prm" / "model.safetensors").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from core.config import UserError, parse_config
+from core.config import UserError
 from core.identity import claim_output_dir
 
 
@@ -23,13 +23,9 @@ class OutputGuard:
     )
 
 
-def parse_training_config(config_types: tuple, argv: list[str] | None, entry: str) -> tuple:
-    """The parsed configs (the first one an `OutputGuard`, the last one TrainingArguments), with
-    logging on, an output_dir required and claimed for `entry` (`core.identity.claim_output_dir`),
-    and the seed set."""
-    parsed = parse_config(config_types, argv)
-    guard, args = parsed[0], parsed[-1]
-    assert isinstance(guard, OutputGuard) and isinstance(args, TrainingArguments)
+def prepare_training(guard: OutputGuard, args: TrainingArguments, entry: str) -> None:
+    """What every trainer does first: logging on, an output_dir required and claimed for `entry`
+    (`core.identity.claim_output_dir`), the checkpoint to resume from resolved, and the seed set."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.output_dir is None:
         raise UserError("output_dir is required")
@@ -37,7 +33,6 @@ def parse_training_config(config_types: tuple, argv: list[str] | None, entry: st
         claim_output_dir(args.output_dir, entry, guard.overwrite_output_dir)
     args.resume_from_checkpoint = resume_point(args)
     set_seed(args.seed)
-    return parsed
 
 
 def resume_point(args: TrainingArguments) -> str | None:

@@ -20,11 +20,11 @@ from transformers import TrainingArguments
 
 from core.cards import write_model_card
 from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
-from core.config import cli
+from core.config import cli, parse_config
 from data.arith import ArithConfig, ArithTask
 from search.step_format import get_format
 from training.distributed import end_distributed
-from training.entry import OutputGuard, parse_training_config
+from training.entry import OutputGuard, prepare_training
 from training.sft import build_sft_dataset, run_sft
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
@@ -74,9 +74,9 @@ def load_model_and_tokenizer(cfg: PolicyConfig, size: TinyModelConfig, seed: int
 CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
 
 
-@cli
-def main(argv: list[str] | None = None) -> Path:
-    cfg, size, args = parse_training_config(CONFIG_TYPES, argv, "training.policy")
+def train_policy(cfg: PolicyConfig, size: TinyModelConfig, args: TrainingArguments) -> Path:
+    """SFT of the policy on reference solutions (module docstring); returns the checkpoint folder."""
+    prepare_training(cfg, args, "training.policy")
     task = cfg.task()
     fmt = task.step_format
     splits = task.splits(cfg.train_per_level)
@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> Path:
     log.info("saved policy to %s (validation loss %.4f)", out, metrics["eval_loss"])
     end_distributed(trainer)
     return out
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    return train_policy(*parse_config(CONFIG_TYPES, argv))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Train a process reward model (or, with `orm: true`, an outcome reward model).
 
-    python -m training.prm --config recipes/arith-tiny/prm.yaml
+    python -m training.prm --config recipes/arith-tiny/prm_linear.yaml
     accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m training.prm \\
-        --config recipes/arith-tiny/prm.yaml
+        --config recipes/arith-tiny/prm_linear.yaml
     accelerate launch --config_file recipes/accelerate_configs/multi_node.yaml \\
         --machine_rank R --main_process_ip HOST -m training.prm --config ...   # on every node
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from transformers import (
 )
 
 from core.checkpoints import check_model_path, load_model, load_tokenizer, stamp
-from core.config import UserError, cli
+from core.config import UserError, cli, parse_config
 from core.identity import write_checksums
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
@@ -52,7 +53,7 @@ from search.verifiers.aggregation import check_aggregation
 from search.verifiers.layouts import LAYOUTS
 from search.verifiers.verifier import HEADS
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
-from training.entry import OutputGuard, parse_training_config
+from training.entry import OutputGuard, prepare_training
 from training.likelihood_prm import train_likelihood_head
 from training.prm_card import write_prm_card
 from training.prm_data import tokenize_rows
@@ -130,6 +131,24 @@ def load_backbone(cfg: PRMConfig):
     return model, tokenizer
 
 
+# TrainingArguments the likelihood head's fit (four numbers, closed form on the main process) never uses
+IGNORED_BY_LIKELIHOOD = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                         "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type",
+                         "deepspeed", "fsdp")  # fmt: skip
+
+
+def refuse_training_settings(args: TrainingArguments) -> None:
+    """The likelihood head trains nothing across processes and uses no optimiser: a distributed launch or an
+    optimiser setting given to it is an error that says so (fine-tune with `head: linear` instead)."""
+    defaults = TrainingArguments(output_dir=args.output_dir)
+    given = [k for k in IGNORED_BY_LIKELIHOOD if getattr(args, k) != getattr(defaults, k)]
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1 or given:
+        why = f"{processes} processes" if processes > 1 else ", ".join(given)
+        raise UserError(f"head likelihood fits four numbers on one process and uses no optimiser ({why} would be "
+                        "ignored): fine-tune across processes with head: linear (recipes/arith-tiny/prm_linear.yaml)")
+
+
 def label_kind(data: DatasetDict, cfg: PRMConfig) -> str:
     """Soft or hard: by column name, else from the PRM-data builder's settings, else from the values."""
     by_column = {"mc_values": "soft", "hard_labels": "hard"}
@@ -165,15 +184,16 @@ def write_rank_record(trainer: Trainer, out: Path) -> None:
     (out / "ranks" / f"rank{state.process_index}.json").write_text(json.dumps(record))
 
 
-@cli
-def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.prm")
+def train_prm(cfg: PRMConfig, args: TrainingArguments) -> Path:
+    """A PRM or ORM on stepwise data (module docstring); returns the checkpoint folder."""
+    prepare_training(cfg, args, "training.prm")
     fix_cpu_deepspeed_state(args)
     data, fmt, rendered = load_splits(cfg)
     metadata = {"kind": "orm" if cfg.orm else "prm", "head": cfg.head, "label_kind": label_kind(data, cfg),
                 "aggregation": cfg.aggregation, "layout": cfg.layout}  # fmt: skip
     note = rendering_note(cfg.dataset, fmt, rendered) if rendered is not None else ""
     if cfg.head == "likelihood":
+        refuse_training_settings(args)
         return train_likelihood_head(cfg, args, data, fmt, metadata, note)
     model, tokenizer = load_backbone(cfg)
     try:
@@ -220,6 +240,11 @@ def main(argv: list[str] | None = None) -> Path:
     log.info("saved %s to %s (validation loss %.4f)", "ORM" if cfg.orm else "PRM", out, metrics["eval_loss"])
     end_distributed(trainer)
     return out
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    return train_prm(*parse_config(CONFIG_TYPES, argv))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,12 @@ from transformers import TrainingArguments
 
 from core.cards import write_model_card
 from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
-from core.config import UserError, cli
+from core.config import UserError, cli, parse_config
 from data.arith import ArithTask
 from data.shards import dataset_format
 from search.step_format import StepFormat
 from training.distributed import end_distributed
-from training.entry import OutputGuard, parse_training_config
+from training.entry import OutputGuard, prepare_training
 from training.sft import build_sft_dataset, run_sft
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,9 @@ def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-@cli
-def main(argv: list[str] | None = None) -> Path:
-    cfg, args = parse_training_config(CONFIG_TYPES, argv, "training.revision")
+def train_revision(cfg: RevisionConfig, args: TrainingArguments) -> Path:
+    """The revision model by SFT on revision trajectories (module docstring); returns the checkpoint folder."""
+    prepare_training(cfg, args, "training.revision")
     policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
     fmt = dataset_format(cfg.dataset, None)
     arith = (Path(policy) / ArithTask.FILE).is_file()
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> Path:
     log.info("saved revision model to %s (validation loss %.4f)", out, metrics["eval_loss"])
     end_distributed(trainer)
     return out
+
+
+@cli
+def main(argv: list[str] | None = None) -> Path:
+    return train_revision(*parse_config(CONFIG_TYPES, argv))
 
 
 if __name__ == "__main__":
