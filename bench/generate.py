@@ -25,11 +25,11 @@ from search.generation.hf_generator import HFGenerator
 
 @dataclass
 class BenchGenerateConfig:
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     prompts: int = 128  # held-out prompts sampled
-    batch_size: int = 64
-    max_new_tokens: int = 160
-    temperature: float = 1.0
+    batch_size: int = 64  # sequences per forward batch (speed only)
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
     output_file: str = "outputs/bench/generate.json"
 
 

@@ -93,7 +93,7 @@ class GPUCheckConfig:
     tiny: bool = False  # tiny configs (on the CPU where there is no GPU): the whole check in seconds
     models: str = "qwen2.5-1.5b,qwen2.5-7b"  # configs to measure, in this order (see MODELS; not with --tiny)
     peak_tflops: float | None = None  # the chip's dense bf16 peak (default: by GPU name; unknown: no MFU)
-    seed: int = 0
+    seed: int = 0  # the seed every sample derives from
 
 
 CONFIG_TYPES = (GPUCheckConfig,)
@@ -111,7 +111,7 @@ class Sizes:
     gen_tokens: int  # new tokens per row in the generation sweep
     batch_sizes: tuple[int, ...]  # of the generation sweep
     questions: int  # searched, with solutions of up to `max_new_tokens` tokens
-    max_new_tokens: int
+    max_new_tokens: int  # the most tokens one whole solution may have (longer ones are cut off and counted)
 
 
 REAL = Sizes(1024, 8, 4, 32, 8, 16, 128, 64, (1, 4, 16, 64), 2, 128)
@@ -125,9 +125,9 @@ class Bench:
     config: Qwen2Config
     tokenizer: PreTrainedTokenizerFast
     sizes: Sizes
-    device: str
+    device: str  # cpu or cuda (default: cuda when there is one)
     peak_flops: float | None
-    seed: int
+    seed: int  # the seed every sample derives from
     rng: random.Random = field(init=False)
     letters: list[str] = field(init=False)
 

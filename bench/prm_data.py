@@ -26,13 +26,13 @@ from search.generation.hf_generator import HFGenerator
 
 @dataclass
 class BenchPRMDataConfig:
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     questions: int = 16  # held-out questions
     samples_per_question: int = 2  # solutions per question
     rollouts_per_step: int = 4  # rollouts per step prefix (K)
-    batch_size: int = 256
-    max_new_tokens: int = 160
-    seed: int = 0
+    batch_size: int = 256  # sequences per forward batch (speed only)
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    seed: int = 0  # the seed every sample derives from
     output_file: str = "outputs/bench/prm_data.json"
 
 

@@ -29,10 +29,10 @@ from search.verifiers.verifier import load_verifier
 
 @dataclass
 class BenchPRMScoreConfig:
-    policy: str = "outputs/arith-tiny/policy"
-    verifier: str = "outputs/arith-tiny/prm"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
+    verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     solutions: int = 256  # solutions scored
-    batch_size: int = 64
+    batch_size: int = 64  # sequences per forward batch (speed only)
     output_file: str = "outputs/bench/prm_score.json"
 
 

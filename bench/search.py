@@ -37,16 +37,16 @@ from search.strategies.tree_search import tree_search
 
 @dataclass
 class BenchSearchConfig:
-    policy: str = "outputs/arith-tiny/policy"
-    verifier: str = "outputs/arith-tiny/prm"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
+    verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     questions: int = 32  # held-out questions
     budget: int = 16  # N
     beam_width: int = 4  # M
     repeats: int = 3  # runs of each; the fastest counts
-    batch_size: int = 64
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    seed: int = 0
+    batch_size: int = 64  # sequences per forward batch (speed only)
+    max_step_tokens: int = 32  # the most tokens one step may have, in step-level searches
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    seed: int = 0  # the seed every sample derives from
     threads: int = 1  # torch threads (0: torch's default); a tiny model runs best on one, and a shared machine's
     # busy cores then slow it down little (two threads waiting on each other there cost up to 20x)
     output_file: str = "outputs/bench/search.json"

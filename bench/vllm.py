@@ -43,17 +43,17 @@ from search.strategies.tree_search import tree_search
 
 @dataclass
 class BenchVLLMConfig:
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM, or "oracle": the arith ground-truth verifier
     questions: int = 32  # held-out questions, spread over the levels
     budget: int = 16  # N
     beam_width: int = 4  # M
     warmup_questions: int = 2  # other held-out questions each backend runs first, untimed
-    temperature: float = 1.0
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    batch_size: int = 64
-    seed: int = 0
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    max_step_tokens: int = 32  # the most tokens one step may have, in step-level searches
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    batch_size: int = 64  # sequences per forward batch (speed only)
+    seed: int = 0  # the seed every sample derives from
     threads: int = 1  # torch threads of this process (0: torch's default); a tiny model runs best on one
     vllm_args: str = "--dtype float32 --block-size 32 --gpu-memory-utilization 0.2"  # flags of the vLLM server
     vllm_python: str = str(VENV_PYTHON)  # the Python of vLLM's own virtualenv (make vllm-venv)

@@ -34,6 +34,11 @@ class _Parser(HfArgumentParser):
         optional = {name for t in types for name, hint in get_type_hints(t).items() if type(None) in get_args(hint)}
         comments = {name: text for t in types for name, text in field_comments(t).items()}
         super().__init__(types, allow_abbrev=False, prog=prog)  # `--learning_rat 1` is an error, not learning_rate
+        self.add_argument("--config", help="a YAML recipe of the fields below (also as the first argument); flags "
+                          "given after it override it")  # fmt: skip
+        self.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                          help="check the recipe and flags as the real run would, print what differs from the "
+                          "defaults, load and write nothing")  # fmt: skip
         for action in self._actions:
             if action.dest in optional and action.type is not None:
                 action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
@@ -45,33 +50,15 @@ class _Parser(HfArgumentParser):
 
 
 _FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
-COMMON_HELP = {  # fields many entry points share, described once
-    "policy": "the policy checkpoint: a local folder or a Hub id",
-    "verifier": "the PRM (or ORM) checkpoint that scores steps",
-    "revision_model": "the revision model checkpoint",
-    "temperature": "sampling temperature (0: greedy decoding)",
-    "top_p": "nucleus sampling: sample from the smallest set of tokens holding this much probability",
-    "max_new_tokens": "the most tokens one whole solution may have (longer ones are cut off and counted)",
-    "max_step_tokens": "the most tokens one step may have, in step-level searches",
-    "max_rounds": "rounds of step expansion in beam search, lookahead and DVTS (Snell et al.: 40)",
-    "batch_size": "sequences per forward batch (speed only)",
-    "questions_per_chunk": "questions batched together, one resume record each (speed only)",
-    "device": "cpu or cuda (default: cuda when there is one)",
-    "seed": "the seed every sample derives from",
-    "out": "the output folder",
-    "max_length": "the most tokens a training row may have: longer rows are dropped and counted, never cut",
-}
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """Help text of each field of a dataclass and its bases: its `metadata["help"]`, else the
-    comment after it in the source (`name: int = 3  # what it is`), else `COMMON_HELP`. The
-    comments in the source are the help text `--help` shows, written once."""
-    out: dict[str, str] = dict(COMMON_HELP)
+    """Help text of each field of a dataclass and its bases: the comment after it in the source
+    (`name: int = 3  # what it is`). Those comments are the help `--help` shows, written once."""
+    out: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not is_dataclass(klass) or klass.__module__.startswith("transformers"):
             continue
-        out.update({f.name: f.metadata["help"] for f in fields(klass) if f.metadata.get("help")})
         try:
             lines = inspect.getsource(klass).splitlines()
         except (OSError, TypeError):
@@ -155,7 +142,10 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None, prog:
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config")
     pre.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true")
-    known_args, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0].endswith((".yaml", ".yml")):
+        args = ["--config", *args]  # a recipe as the first argument (alignment-handbook and search-and-learn do)
+    known_args, rest = pre.parse_known_args(args)
     parser = _Parser(list(types), prog or default_prog())
     if known_args.config:
         hints = {name: hint for t in types for name, hint in get_type_hints(t).items()}
@@ -177,7 +167,8 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None, prog:
 
 def _parse(parser: HfArgumentParser, args: list[str]) -> tuple:
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=args))
+        parsed = parser.parse_args_into_dataclasses(args=args)
+        return tuple(p for p in parsed if not isinstance(p, argparse.Namespace))  # --config/--dry-run: parsed before
     except (ValueError, TypeError) as err:  # raised by a dataclass's own validation
         raise UserError(str(err).splitlines()[0]) from None
 

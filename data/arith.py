@@ -200,7 +200,7 @@ class ArithTask:
     FILE = "task.json"
 
     config: ArithConfig
-    seed: int
+    seed: int  # the seed every sample derives from
     validation_per_level: int
     test_per_level: int
     step_format: StepFormat = ARITH

@@ -37,20 +37,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PRMDataConfig(StageConfig):
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     output_dir: str = "outputs/arith-tiny/prm_data"
     validation_fraction: float = 0.1  # of questions, not of solutions
     samples_per_question: int = 4  # S (Snell: 16)
     rollouts_per_step: int = 4  # K (Snell: 16, Math-Shepherd: 8)
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 160
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
     mode: str = "exhaustive"  # "exhaustive" (every step) or "binary" (OmegaPRM bisection)
     label_kind: str = "soft"  # what `labels` holds: "soft" (MC value) or "hard" (value > hard_threshold)
     hard_threshold: float = 0.0  # hard label = MC value > this (0: any rollout correct, Math-Shepherd)
-    seed: int = 0
+    seed: int = 0  # the seed every sample derives from
     questions_per_chunk: int = 8  # questions whose rollouts are batched together
-    batch_size: int = 256
+    batch_size: int = 256  # sequences per forward batch (speed only)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -40,20 +40,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RevisionDataConfig(StageConfig):
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     output_dir: str = "outputs/arith-tiny/revision_data"
     questions_per_level: int | None = 50  # arith: fresh training questions (never the policy's held-out ones)
     validation_fraction: float = 0.1  # of questions
     samples_per_question: int = 16  # Snell et al.: 64
     temperature: float = 1.0  # "a higher temperature" than search's
-    top_p: float = 1.0
-    max_new_tokens: int = 160
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
     max_incorrect: int = CONTEXT_ATTEMPTS  # k ~ U{0..min(max_incorrect, #incorrect)}
     keep_correct: float = 0.0  # fraction of trajectories whose last attempt is the correct answer (not the paper's)
     max_length: int = 256  # prompt + completion tokens (at most the policy's context); longer rows dropped, counted
-    seed: int = 0
-    questions_per_chunk: int = 16
-    batch_size: int = 256
+    seed: int = 0  # the seed every sample derives from
+    questions_per_chunk: int = 16  # questions batched together, one resume record each (speed only)
+    batch_size: int = 256  # sequences per forward batch (speed only)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,17 +32,17 @@ from search.strategies.strategy import SearchSettings
 
 @dataclass
 class RevisionORMDataConfig(StageConfig):
-    revision_model: str = "outputs/arith-tiny/revision"
+    revision_model: str = "outputs/arith-tiny/revision"  # the revision model checkpoint
     output_dir: str = "outputs/arith-tiny/revision_orm_data"
     validation_fraction: float = 0.1  # of questions
     chains: int = 2  # per question
     length: int = 4  # attempts per chain
     temperature: float = 1.0  # as at test time
-    top_p: float = 1.0
-    max_new_tokens: int = 160
-    seed: int = 0
-    questions_per_chunk: int = 16
-    batch_size: int = 256
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    seed: int = 0  # the seed every sample derives from
+    questions_per_chunk: int = 16  # questions batched together, one resume record each (speed only)
+    batch_size: int = 256  # sequences per forward batch (speed only)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -170,7 +170,7 @@ class ImportConfig:
     step_format: str = "math"  # the step format the PRM will be trained and used with
     neutral_label: float = 1.0  # PRM800K rating 0
     validation_fraction: float = 0.05  # of questions, held out as the validation split
-    seed: int = 0
+    seed: int = 0  # the seed every sample derives from
     limit: int | None = None  # only the first rows of the input
     overwrite_output_dir: bool = False  # import into a folder that holds another run's output
 

@@ -76,7 +76,7 @@ class MCLabeler:
     grade: Callable[[int, str], bool]  # (question index, full solution text) -> correct
     rollouts: int  # K
     params: SamplingParams
-    seed: int
+    seed: int  # the seed every sample derives from
 
     def __post_init__(self) -> None:
         if self.rollouts < 1:

@@ -114,7 +114,7 @@ class Build:
     task: Task
     format: StepFormat
     questions: list[Question]
-    out: Path
+    out: Path  # the output folder
     lock: IO  # this process's writer lock, held until the build ends
 
 

@@ -145,17 +145,11 @@ def load_task(name: str, source: str | None = None) -> Task:
 class TaskConfig:
     """Where a stage's questions come from: the keys every builder, report and evaluation shares."""
 
-    task: str = field(default="arith", metadata={"help": "arith, gsm8k or math"})
-    source: str | None = field(
-        default=None,
-        metadata={"help": "arith: the folder holding task.json (default: the stage's model); "
-                  "gsm8k/math: a Hub id or a local JSONL (default: the task's Hub dataset)"},
-    )  # fmt: skip
-    split: str = field(default="train", metadata={"help": "train (arith: fresh questions), validation or test"})
-    questions_per_level: int | None = field(
-        default=25, metadata={"help": "questions per difficulty level (arith train: how many to draw); null: all"}
-    )
-    limit: int | None = field(default=None, metadata={"help": "at most this many questions in all"})
+    task: str = "arith"  # arith, gsm8k or math
+    source: str | None = None  # arith: the folder with task.json (default: the model); gsm8k/math: Hub id or JSONL
+    split: str = "train"  # train (arith: fresh questions), validation or test
+    questions_per_level: int | None = 25  # questions per difficulty level (arith train: how many to draw); null: all
+    limit: int | None = None  # at most this many questions in all
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -66,8 +66,8 @@ class FlopsMatchedConfig:
     ratios: str = "0.16,0.79,22"  # R = inference / pre-training tokens (the paper's three regimes)
     pool: str = "all"  # which of make eval's strategy pools the small model chooses from
     verifier_base: str | None = None  # the verifier's backbone when it is not the policy (its training counted)
-    max_new_tokens: int = 160
-    batch_size: int = 128
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    batch_size: int = 128  # sequences per forward batch (speed only)
     output_dir: str | None = None  # default: <eval_dir>/flops_matched
 
 

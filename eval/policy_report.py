@@ -23,14 +23,14 @@ from search.generation.generator import SamplingParams, check_sampling
 
 @dataclass
 class PolicyReportConfig(StageConfig):
-    policy: str = "outputs/arith-tiny/policy"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     split: str = "test"
     questions_per_level: int | None = None  # all of the split
     samples_per_question: int = 4  # samples per question: pass@1 and pass@k
-    temperature: float = 1.0
-    max_new_tokens: int = 160
-    batch_size: int = 128
-    seed: int = 0
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    batch_size: int = 128  # sequences per forward batch (speed only)
+    seed: int = 0  # the seed every sample derives from
     output_dir: str | None = None  # default: <policy>/report
 
     def __post_init__(self) -> None:

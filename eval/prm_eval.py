@@ -40,16 +40,16 @@ from search.verifiers.verifier import Verifier, load_verifier
 
 @dataclass
 class PRMEvalConfig(StageConfig, VerifierSettings):
-    policy: str = "outputs/arith-tiny/policy"
-    verifier: str = "outputs/arith-tiny/prm"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
+    verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     split: str = "test"
     threshold_split: str | None = "validation"  # where the first-error threshold is chosen (step truth only)
     questions_per_level: int | None = None  # all of the split
     samples_per_question: int = 8  # N for best-of-N
-    temperature: float = 1.0
-    max_new_tokens: int = 160
-    batch_size: int = 128
-    seed: int = 0
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    batch_size: int = 128  # sequences per forward batch (speed only)
+    seed: int = 0  # the seed every sample derives from
     output_dir: str | None = None  # default: <verifier>/eval
 
     def __post_init__(self) -> None:

@@ -30,7 +30,7 @@ holding `<subset>.json` (a JSON array, as on the Hub) or `<subset>.jsonl` files.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO
 
@@ -58,29 +58,15 @@ Key = tuple[str, int, object]  # subset, index, the sample's id
 
 @dataclass
 class ProcessBenchConfig(VerifierSettings):
-    verifier: str = field(
-        default="Qwen/Qwen2.5-Math-PRM-7B",
-        metadata={"help": "the verifier: a local folder or a Hub id (verifier_kind says how to read it)"},
-    )
-    dataset: str = field(
-        default="Qwen/ProcessBench", metadata={"help": "a Hub id, or a folder of <subset>.json / .jsonl files"}
-    )
-    subsets: str = field(default=",".join(SUBSETS), metadata={"help": "comma-separated subsets to evaluate"})
-    threshold: float = field(
-        default=0.5, metadata={"help": "a step scoring below this is predicted wrong (0.5: a convention)"}
-    )
-    tune_threshold: bool = field(
-        default=False,
-        metadata={"help": "use the threshold with the best F1 on the gsm8k subset for every subset (gsm8k's own F1 "
-                          "is then fitted, not held out)"},
-    )  # fmt: skip
-    limit: int | None = field(default=None, metadata={"help": "only the first samples of each subset (null: all)"})
-    batch_size: int = field(default=8, metadata={"help": "sequences per forward batch (speed only)"})
-    device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda when there is one)"})
-    output_dir: str | None = field(
-        default=None, metadata={"help": "where the report goes (default: <verifier>/processbench, or "
-                                        "outputs/processbench/<org>__<name> for a Hub id)"},
-    )  # fmt: skip
+    verifier: str = "Qwen/Qwen2.5-Math-PRM-7B"  # a local folder or a Hub id (verifier_kind says how to read it)
+    dataset: str = "Qwen/ProcessBench"  # a Hub id, or a folder of <subset>.json / .jsonl files
+    subsets: str = ",".join(SUBSETS)  # comma-separated subsets to evaluate
+    threshold: float = 0.5  # a step scoring below this is predicted wrong (0.5: a convention)
+    tune_threshold: bool = False  # every subset uses the best-F1 threshold on gsm8k (gsm8k's own F1 is then fitted)
+    limit: int | None = None  # only the first samples of each subset (null: all)
+    batch_size: int = 8  # sequences per forward batch (speed only)
+    device: str | None = None  # cpu or cuda (default: cuda when there is one)
+    output_dir: str | None = None  # default: <verifier>/processbench, or outputs/processbench/<org>__<name> (Hub id)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -33,15 +33,15 @@ from search.strategies.strategy import SearchSettings
 
 @dataclass
 class RevisionReportConfig:
-    revision_model: str = "outputs/arith-tiny/revision"
+    revision_model: str = "outputs/arith-tiny/revision"  # the revision model checkpoint
     dataset: str = "outputs/arith-tiny/test_questions.jsonl"  # question JSONL
     chains: int = 4  # per question
     length: int = 8  # revisions per chain
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 160
-    seed: int = 0
-    batch_size: int = 128
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    seed: int = 0  # the seed every sample derives from
+    batch_size: int = 128  # sequences per forward batch (speed only)
     chunk_size: int = 16  # questions per batched call
     output_dir: str | None = None  # default: <revision_model>/report
 

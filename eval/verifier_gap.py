@@ -25,13 +25,13 @@ from search.strategies.strategy import SearchSettings, StrategySpec
 
 @dataclass
 class VerifierGapConfig:
-    policy: str = "outputs/arith-tiny/policy"
-    verifier: str = "outputs/arith-tiny/prm"
+    policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
+    verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     per_level: int = 10  # test questions per number of operations
     strategies: str = "best_of_n:select=majority,best_of_n,beam:m=4,lookahead:m=4:k=1,dvts:m=4"  # strategy specs
     budgets: str = "4,16"  # comma-separated budgets N
-    max_new_tokens: int = 160
-    seed: int = 0
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    seed: int = 0  # the seed every sample derives from
     output_dir: str | None = None  # default: <verifier>/verifier_gap.{json,md}
 
 

@@ -11,7 +11,7 @@ from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.checkpoints import load_tokenizer, read_metadata
 from core.config import UserError
@@ -21,18 +21,11 @@ from search.step_format import StepFormat, get_format, with_chat_template, with_
 
 @dataclass
 class PromptConfig:
-    step_format: str | None = field(
-        default=None,
-        metadata={"help": "registered step format (arith, gsm8k, math); default: the one the policy carries"},
-    )
-    chat_template: bool = field(
-        default=False, metadata={"help": "render prompts with the tokenizer's chat template (instruct models)"}
-    )
-    system_prompt: str | None = field(default=None, metadata={"help": "system turn of the chat template"})
-    few_shot: int = field(default=0, metadata={"help": "worked examples before each prompt (base models)"})
-    few_shot_source: str | None = field(
-        default=None, metadata={"help": "JSONL of worked examples: question, answer and reference steps"}
-    )
+    step_format: str | None = None  # registered step format (arith, gsm8k, math); default: the one the policy carries
+    chat_template: bool = False  # render prompts with the tokenizer's chat template (instruct models)
+    system_prompt: str | None = None  # system turn of the chat template
+    few_shot: int = 0  # worked examples before each prompt (base models)
+    few_shot_source: str | None = None  # JSONL of worked examples: question, answer and reference steps
 
     def __post_init__(self) -> None:
         if self.step_format is not None:

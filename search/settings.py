@@ -34,14 +34,14 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
     revision_length: int = 4  # L for revision specs that omit l
     selection: str = "weighted"  # best_of_n specs that omit select
     aggregation: str | None = None  # default: the verifier's (its checkpoint metadata), else "last"
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_step_tokens: int = 32
-    max_new_tokens: int = 160
-    max_rounds: int = 40
-    seed: int = 0
-    batch_size: int = 64
-    device: str | None = None
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_step_tokens: int = 32  # the most tokens one step may have, in step-level searches
+    max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
+    max_rounds: int = 40  # rounds of step expansion in beam search, lookahead and DVTS (Snell et al.: 40)
+    seed: int = 0  # the seed every sample derives from
+    batch_size: int = 64  # sequences per forward batch (speed only)
+    device: str | None = None  # cpu or cuda (default: cuda when there is one)
     compute_optimal: str | None = None  # schedule.json of `make eval`, for the strategy `compute_optimal`
 
     def __post_init__(self) -> None:

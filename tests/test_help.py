@@ -41,3 +41,36 @@ def test_the_search_cli_lists_its_commands():
     out = subprocess.run([sys.executable, "-m", "search", "run", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("usage: python -m search run")
     assert "strategy specs, comma-separated" in out.stdout
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_help_lists_the_recipe_and_the_dry_run(module):
+    mod = importlib.import_module(module)
+    types = (
+        getattr(mod, "CONFIG_TYPES", None)
+        or [
+            v
+            for k, v in vars(mod).items()
+            if isinstance(v, type) and dataclasses.is_dataclass(v) and k.endswith("Config")
+        ][:1]
+    )
+    text = _Parser(list(types)).format_help()
+    assert "--config CONFIG" in text and "--dry-run" in text
+
+
+def test_the_search_help_loads_no_torch():
+    """What makes `python -m search --help` answer at once: the runtime (torch) loads only after parsing."""
+    code = ("import runpy, sys\nsys.argv = ['search', 'run', '--help']\ntry:\n    runpy.run_module('search', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('TORCH', 'torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "usage: python -m search run" in out and out.strip().endswith("TORCH False")
+
+
+def test_a_recipe_as_the_first_argument(capsys):
+    from core.config import parse_config
+    from search.settings import RunConfig
+
+    with pytest.raises(SystemExit):
+        parse_config([RunConfig], [str(ROOT / "recipes/arith-tiny/search.yaml"), "--seed", "3", "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "recipes/arith-tiny/search.yaml is valid" in printed and "seed: 3" in printed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TrainingArguments, set_seed
@@ -18,9 +18,7 @@ from core.identity import claim_output_dir
 class OutputGuard:
     """Mixed into every trainer's config."""
 
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "train into an output_dir that holds another run's output (replacing it)"}
-    )
+    overwrite_output_dir: bool = False  # train into an output_dir that holds another run's output (replacing it)
 
 
 def prepare_training(guard: OutputGuard, args: TrainingArguments, entry: str) -> None:

@@ -23,7 +23,7 @@ loads the copy as it loads the original.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -47,13 +47,9 @@ from search.verifiers.verifier import PRMVerifier
 
 @dataclass
 class ExportConfig:
-    checkpoint: str = field(
-        default="outputs/arith-tiny/prm", metadata={"help": "a linear-head PRM or ORM checkpoint of this project"}
-    )
-    output_dir: str = field(default="", metadata={"help": "where the two-label copy is saved"})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "export into a folder that holds another run's output (replacing it)"}
-    )
+    checkpoint: str = "outputs/arith-tiny/prm"  # a linear-head PRM or ORM checkpoint of this project
+    output_dir: str = ""  # where the two-label copy is saved
+    overwrite_output_dir: bool = False  # export into a folder that holds another run's output (replacing it)
 
 
 CONFIG_TYPES = (ExportConfig,)

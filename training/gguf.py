@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GGUFConfig:
-    gguf: str | None = field(default=None, metadata={"help": "a .gguf file"})
-    package: str | None = field(default=None, metadata={"help": "an installed package holding one .gguf file"})
-    output_dir: str = field(default="", metadata={"help": "where the plain checkpoint goes"})
+    gguf: str | None = None  # a .gguf file
+    package: str | None = None  # an installed package holding one .gguf file
+    output_dir: str = ""  # where the plain checkpoint goes
 
     def __post_init__(self) -> None:
         if (self.gguf is None) == (self.package is None):

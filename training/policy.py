@@ -38,7 +38,7 @@ class PolicyConfig(OutputGuard):
     step_format: str = "arith"  # the step format the policy is trained to write
     # model: a path or hub id to fine-tune, or None to build the tiny model from scratch
     model_name_or_path: str | None = None  # a checkpoint to fine-tune, or null: the tiny model from scratch
-    max_length: int = 256
+    max_length: int = 256  # the most tokens a training row may have: longer rows are dropped and counted, never cut
     # the arith task
     min_ops: int = 1  # arith: the fewest operations in a question
     max_ops: int = 8  # arith: the most operations in a question (levels min_ops..max_ops)

@@ -72,7 +72,7 @@ class PRMConfig(OutputGuard):
     head: str = "linear"  # "linear" (token classification, fine-tuned) or "likelihood" (search.verifiers.likelihood)
     layout: str = "native"  # linear head: "native" (the step-format text in one go) or "trl" (TRL's tokenize_row)
     aggregation: str = "last"  # stored in the checkpoint: the runtime's default step-score aggregation
-    max_length: int = 256
+    max_length: int = 256  # the most tokens a training row may have: longer rows are dropped and counted, never cut
     use_lora: bool = False  # train LoRA adapters (peft; merged into a plain checkpoint at the end)
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling
@@ -145,8 +145,10 @@ def refuse_training_settings(args: TrainingArguments) -> None:
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if processes > 1 or given:
         why = f"{processes} processes" if processes > 1 else ", ".join(given)
-        raise UserError(f"head likelihood fits four numbers on one process and uses no optimiser ({why} would be "
-                        "ignored): fine-tune across processes with head: linear (recipes/arith-tiny/prm_linear.yaml)")
+        raise UserError(
+            f"head likelihood fits four numbers on one process and uses no optimiser ({why} would be "
+            "ignored): fine-tune across processes with head: linear (recipes/arith-tiny/prm_linear.yaml)"
+        )
 
 
 def label_kind(data: DatasetDict, cfg: PRMConfig) -> str:

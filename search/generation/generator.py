@@ -20,9 +20,9 @@ def stable_seed(*parts: object) -> int:
 class SamplingParams:
     """How to continue a prompt. temperature 0 is greedy decoding."""
 
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
+    max_new_tokens: int = 256  # the most tokens one whole solution may have (longer ones are cut off and counted)
     stop_at: StopAt = "solution"  # "step": stop after the next step separator
 
     def __post_init__(self) -> None:

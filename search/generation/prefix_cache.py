@@ -145,8 +145,8 @@ class ReusesPrefixes:
 class PrefixReuse:
     """The prefix caches of a search: the policy's and the verifier's (None: that side reuses nothing)."""
 
-    policy: PrefixCache | None = None
-    verifier: PrefixCache | None = None
+    policy: PrefixCache | None = None  # the policy checkpoint: a local folder or a Hub id
+    verifier: PrefixCache | None = None  # the PRM (or ORM) checkpoint that scores steps
 
     def keep(self, texts: Sequence[str]) -> None:
         """Keep the states of these texts' prefixes (the live beams, rendered) on both sides; free the rest."""

@@ -11,7 +11,7 @@ load_generator` builds the generator for a checkpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 BACKENDS = ("hf", "vllm")
@@ -20,26 +20,11 @@ SPEED_ONLY = ("server_urls", "request_timeout", "max_retries", "concurrency")  #
 
 @dataclass
 class BackendConfig:
-    backend: str = field(
-        default="hf",
-        metadata={"help": "hf: transformers in this process; vllm: vLLM OpenAI-compatible servers (server_urls)"},
-    )
-    server_urls: str | None = field(
-        default=None,
-        metadata={"help": "backend vllm: comma-separated server URLs (http://host:port); each checkpoint uses the "
-                  "servers that serve it, its questions spread over them"},
-    )  # fmt: skip
-    request_timeout: float = field(
-        default=600.0, metadata={"help": "backend vllm: seconds one request may take before it is retried"}
-    )
-    max_retries: int = field(
-        default=3,
-        metadata={"help": "backend vllm: retries of a failed request (server down, timeout, 5xx), on the next "
-                  "server, before a one-line error"},
-    )  # fmt: skip
-    concurrency: int = field(
-        default=64, metadata={"help": "backend vllm: requests in flight per server (the server batches them)"}
-    )
+    backend: str = "hf"  # hf: transformers in this process; vllm: vLLM OpenAI-compatible servers (server_urls)
+    server_urls: str | None = None  # backend vllm: comma-separated http://host:port; questions spread over them
+    request_timeout: float = 600.0  # backend vllm: seconds one request may take before it is retried
+    max_retries: int = 3  # backend vllm: retries of a failed request, on the next server, before a one-line error
+    concurrency: int = 64  # backend vllm: requests in flight per server (the server batches them)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -35,8 +35,8 @@ NEEDS_WIDTH = ("beam", "lookahead", "dvts")
 class SearchSettings:
     """Sampling and limits shared by all strategies."""
 
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = 1.0  # sampling temperature (0: greedy decoding)
+    top_p: float = 1.0  # nucleus sampling: sample from the smallest set of tokens holding this much probability
     max_step_tokens: int = 32  # one step of a step-level search
     max_new_tokens: int = 256  # one whole solution
     max_rounds: int = 40  # step-level searches: rounds of expansion (Snell et al.: 40)

@@ -56,7 +56,7 @@ class _Path:
 @dataclass
 class _Question:
     text: str
-    seed: int
+    seed: int  # the seed every sample derives from
     active: list[_Path]
     accounting: Accounting
     finished: list[_Path] = field(default_factory=list)

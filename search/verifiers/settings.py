@@ -19,7 +19,7 @@ checkpoints of that kind were trained on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 KINDS = ("native", "trl", "causal_lm", "qwen_prm")
 ADAPTER_KINDS = KINDS[1:]
@@ -52,40 +52,16 @@ TAG_ONLY = ("step_tag", "step_join")  # causal_lm keys of the tag layout (Math-S
 class VerifierSettings:
     """The keys that choose and tune a verifier, mixed into the runtime's and the evaluators' configs."""
 
-    verifier_kind: str | None = field(
-        default=None,
-        metadata={"help": "how the verifier is read: native (this project's PRMs/ORMs), trl, causal_lm, qwen_prm "
-                          "(docs/verifiers.md); default: from the checkpoint's config"},
-    )  # fmt: skip
-    verifier_prompt_template: str | None = field(
-        default=None, metadata={"help": "public verifiers: the text before the first step, with {question}"}
-    )
-    verifier_step_template: str | None = field(
-        default=None, metadata={"help": "public verifiers: how a step is written, with {step} and optionally {n}"}
-    )
-    verifier_step_tag: str | None = field(
-        default=None,
-        metadata={"help": "public verifiers: the text after each step where its score is read (trl: the step "
-                          "separator, default: the one its config declares, else '\\n'; causal_lm: ' ки'; "
-                          "qwen_prm: '<extra_0>')"},
-    )  # fmt: skip
-    verifier_step_join: str | None = field(
-        default=None, metadata={"help": "causal_lm, qwen_prm: the text between a step's tag and the next step"}
-    )
-    verifier_good_token: str | None = field(default=None, metadata={"help": "causal_lm: the 'step is right' token"})
-    verifier_bad_token: str | None = field(default=None, metadata={"help": "causal_lm: the 'step is wrong' token"})
-    verifier_chat_template: bool = field(
-        default=False, metadata={"help": "causal_lm: RLHFlow's layout (each step a user turn, answered by the good "
-                                         "token) through the verifier's chat template"},
-    )  # fmt: skip
-    verifier_system_prompt: str | None = field(
-        default=None, metadata={"help": "qwen_prm (and causal_lm with a chat template): the system turn"}
-    )
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "qwen_prm only: run the checkpoint's own Python code when its weights do not fit the "
-                          "built-in Qwen2.5-Math-PRM architecture"},
-    )  # fmt: skip
+    verifier_kind: str | None = None  # native, trl, causal_lm or qwen_prm (docs/verifiers.md); default: its config
+    verifier_prompt_template: str | None = None  # public verifiers: the text before the first step, with {question}
+    verifier_step_template: str | None = None  # public verifiers: how a step is written, with {step} and optionally {n}
+    verifier_step_tag: str | None = None  # where a public verifier's step score is read (docs/verifiers.md)
+    verifier_step_join: str | None = None  # causal_lm, qwen_prm: the text between a step's tag and the next step
+    verifier_good_token: str | None = None  # causal_lm: the 'step is right' token
+    verifier_bad_token: str | None = None  # causal_lm: the 'step is wrong' token
+    verifier_chat_template: bool = False  # causal_lm: RLHFlow's layout, steps as chat turns answered by the good token
+    verifier_system_prompt: str | None = None  # qwen_prm (and causal_lm with a chat template): the system turn
+    trust_remote_code: bool = False  # qwen_prm only: run the checkpoint's own code if the built-in architecture fails
 
     def __post_init__(self) -> None:
         kind = self.verifier_kind
