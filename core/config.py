@@ -85,6 +85,9 @@ def load_recipe(path: str | Path, known: dict[str, Any]) -> dict[str, Any]:
     """The recipe's key/value pairs; every key must be a known field (name -> type hint), and a
     value of a plain type (int, float, bool, str, or those or None) must have that type."""
     path = Path(path)
+    shipped = Path(__file__).resolve().parents[1] / path  # recipes/... of an installed wheel, from any folder
+    if not path.is_file() and not path.is_absolute() and shipped.is_file():
+        path = shipped
     if not path.is_file():
         raise UserError(f"recipe not found: {path}")
     try:
