@@ -23,8 +23,7 @@ A measurement starts only within `--budget_s`; those left are skipped and the ta
 of memory after halving the training batch down to 1, another transformers' API) is recorded with its
 traceback and the rows it measured before, and the others run. The table (markdown and JSON) is rewritten after
 every measurement, so a run killed at its time limit leaves what it measured. Needs torch, transformers,
-accelerate and tokenizers, not datasets, deepspeed, math-verify or vLLM: what a lent GPU machine has
-(shared/GPU.md).
+accelerate and tokenizers, not datasets, deepspeed, math-verify or vLLM: what a lent GPU machine has.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tasks: where a stage's questions come from, how a solution is graded, and the step format.
 
-    task = load_task("gsm8k", source="../shared/realdata/gsm8k_test.jsonl")
+    task = load_task("gsm8k", source="gsm8k_test.jsonl")  # a local copy of the GSM8K test split
     questions = task.questions("test", limit=8)
     verdict = task.check(questions[0], "2 + 3 = 5\\nThe answer is: 5\\n", task.step_format)
 

@@ -32,7 +32,7 @@ from search.strategies.strategy import SearchResult, StrategySpec
 from search.verifiers.settings import VerifierSettings
 
 # settings that decide how fast or which rows, not what a row holds
-NOT_IDENTITY = ("out", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets", "max_generations")
+NOT_IDENTITY = ("output_dir", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets", "max_generations")
 
 
 def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
