@@ -33,10 +33,10 @@ import numpy as np
 
 from core.checkpoints import check_model_path, load_policy, read_metadata
 from core.config import UserError, cli, parse_config
+from core.stats import Ratio, interval
 from eval.compute_optimal import at_budget
 from eval.outcomes import Outcomes
 from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
-from eval.stats import Ratio, interval
 from search.generation.generator import SamplingParams
 from search.generation.hf_generator import HFGenerator
 from search.grading import answers_match

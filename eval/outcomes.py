@@ -10,7 +10,7 @@ and sampling seed, a string of 0/1 (one character per question, in that order):
                          "results": {"beam:m=4 @ N=16": {"generations": 16, "seeds": {"0": "0110..."}}}}}}
 
 A question's outcome is the mean over seeds (a fraction), so seeds stay with their question when
-questions are resampled (`eval.stats`).
+questions are resampled (`core.stats`).
 """
 
 from __future__ import annotations

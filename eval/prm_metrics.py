@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eval.stats import Ratio, interval
+from core.stats import Ratio, interval
 from search.strategies.selection import majority_vote, naive_best_of_n, weighted_best_of_n
 from search.verifiers.aggregation import AGGREGATIONS, aggregate
 
@@ -116,7 +116,7 @@ def best_of_n_hits(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, list
 
 
 def best_of_n_accuracy(groups: Sequence[Sequence[ScoredSolution]]) -> dict[str, dict]:
-    """Accuracy of each selection rule over questions, with its 95% interval (`eval.stats`)."""
+    """Accuracy of each selection rule over questions, with its 95% interval (`core.stats`)."""
     return {k: interval(Ratio.mean(v)).to_dict() for k, v in best_of_n_hits(groups).items()}
 
 

@@ -12,7 +12,7 @@ validation and test splits, the PRM evaluations, the revision chains, the larger
 answers and the FLOPs figures) are collected into one bundle, `outcomes.json`; every finding is
 computed from it alone, so a committed bundle recomputes findings.json and the table exactly.
 
-A comparison is a paired difference over test questions (`eval.stats`): "reproduced" when its
+A comparison is a paired difference over test questions (`core.stats`): "reproduced" when its
 interval excludes 0 in the paper's direction, "contradicted" the other way, else "inconclusive".
 Where a family of variants is compared (beam M, lookahead k, the strategy per difficulty bin) the
 member is chosen on the validation questions by the same statistic, then tested once.
@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from core.config import UserError, cli, parse_config
+from core.stats import Difference, Ratio, interval
 from eval.outcomes import Outcomes, SplitOutcomes
 from eval.revision_report import decode_chain
 from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_bins
-from eval.stats import Difference, Ratio, interval
 
 BUNDLE_FORMAT = "ttc-reproduction/1"
 TRACKS = {

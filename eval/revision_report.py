@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from core.checkpoints import check_model_path
 from core.config import UserError, cli, parse_config
-from eval.stats import Ratio, interval
+from core.stats import Ratio, interval
 from search.generation.generator import check_sampling
 from search.generation.hf_generator import HFGenerator
 from search.grading import answers_match

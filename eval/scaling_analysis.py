@@ -3,7 +3,7 @@
     report = analyse(outcomes, AnalysisSettings(bins=5, baseline="best_of_n:select=weighted"))
 
 Per strategy and budget N, the test accuracy with its 95% interval (paired bootstrap over
-questions, `eval.stats`). Per kind of difficulty (oracle: pass@1; predicted: mean verifier score),
+questions, `core.stats`). Per kind of difficulty (oracle: pass@1; predicted: mean verifier score),
 `bins` rank-quantile bins of each split, and per pool of strategies and generation budget the
 compute-optimal choice per bin: made on the validation split and scored on the test split when
 there is one, else 2-fold cross-validated on the test questions (`eval.compute_optimal`). Each pool
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.stats import Ratio, interval
 from eval.compute_optimal import apply_choices, bin_edges, choose, cross_validated, matching_budget, rank_bins
 from eval.outcomes import Outcomes, SplitOutcomes, parse_label
-from eval.stats import Ratio, interval
 
 DIFFICULTY = {"oracle": "pass_at_1", "predicted": "probe_score"}
 POOLS: dict[str, tuple[Callable[[str], bool], str | None]] = {  # name -> members, baseline (None: the setting)

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from core.config import UserError
 from core.identity import check_identity, fingerprint, fingerprint_file, writer_lock
 from core.jsonl import cut_torn_tail, read_jsonl
+from core.stats import Ratio, interval
 from search.grading import answers_match
 from search.questions import Question, load_questions
 from search.runtime import Runtime
@@ -179,19 +180,30 @@ COSTS = ("generations", "generated_tokens", "verifier_tokens", "flops")  # means
 
 
 def summarize(results: Path, ids: set[str], skipped: list[dict]) -> dict:
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    """Accuracy (with its 95% interval over questions) and mean compute per strategy and budget; where
+    PRM-weighted best-of-N ran at the same budget, each other strategy's paired difference from it."""
+    groups: dict[tuple[str, int], dict[str, dict]] = defaultdict(dict)
     for row in read_jsonl(results):
         if row["id"] in ids:
-            groups[(row["strategy"], row["budget"])].append(row)
+            groups[(row["strategy"], row["budget"])][row["id"]] = row
     table = []
-    for (strategy, budget), rows in sorted(groups.items()):
+    for (strategy, budget), by_id in sorted(groups.items()):
+        rows = list(by_id.values())
         n = len(rows)
+        baseline = groups.get((BASELINE, budget))
+        shared = sorted(set(by_id) & set(baseline)) if baseline and strategy != BASELINE else []
+        difference = None
+        if shared:
+            ours, theirs = ([float(g[i]["correct"]) for i in shared] for g in (by_id, baseline))
+            difference = interval(Ratio.mean(ours) - Ratio.mean(theirs)).to_dict()
         table.append(
             {
                 "strategy": strategy,
                 "budget": budget,
                 "questions": n,
                 "accuracy": sum(r["correct"] for r in rows) / n,
+                "interval": interval(Ratio.mean([float(r["correct"]) for r in rows])).to_dict(),
+                "vs_weighted_best_of_n": difference,
                 "unanswered": sum(r["answer"] is None for r in rows),
                 **{key: sum(r["accounting"].get(key, 0) for r in rows) / n for key in COSTS},
             }
@@ -199,17 +211,24 @@ def summarize(results: Path, ids: set[str], skipped: list[dict]) -> dict:
     return {"results": str(results), "table": table, "skipped": skipped}
 
 
+BASELINE = "best_of_n:select=weighted"  # what the summary compares each strategy with, at the same budget
+
+
 def summary_markdown(summary: dict) -> str:
     lines = [
-        "| strategy | budget | questions | accuracy | unanswered | generations | generated tokens | verifier tokens"
-        " | FLOPs |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | budget | questions | accuracy [95% interval] | - weighted best-of-N | unanswered | generations "
+        "| generated tokens | verifier tokens | FLOPs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["table"]:
+        band, diff = r["interval"], r["vs_weighted_best_of_n"]
+        versus = "-" if diff is None else f"{diff['estimate']:+.3f} [{diff['low']:+.2f}, {diff['high']:+.2f}]"
         lines.append(
-            f"| {r['strategy']} | {r['budget']} | {r['questions']} | {r['accuracy']:.3f} | {r['unanswered']} "
-            f"| {r['generations']:.0f} | {r['generated_tokens']:.0f} | {r['verifier_tokens']:.0f} | {r['flops']:.3g} |"
+            f"| {r['strategy']} | {r['budget']} | {r['questions']} | {r['accuracy']:.3f} [{band['low']:.2f}, "
+            f"{band['high']:.2f}] | {versus} | {r['unanswered']} | {r['generations']:.0f} "
+            f"| {r['generated_tokens']:.0f} | {r['verifier_tokens']:.0f} | {r['flops']:.3g} |"
         )
+    lines += ["", "Intervals: paired bootstrap over questions (core/stats.py)."]
     if summary["skipped"]:
         lines += ["", "Skipped (impossible at that budget):"]
         lines += [f"- {s['strategy']} at budget {s['budget']}: {s['why']}" for s in summary["skipped"]]

@@ -1,11 +1,11 @@
-"""The paired bootstrap over questions (eval/stats.py)."""
+"""The paired bootstrap over questions (core/stats.py)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from eval.stats import Ratio, interval
+from core.stats import Ratio, interval
 
 
 def test_an_accuracy_interval_has_the_binomial_width():
