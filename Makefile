@@ -11,10 +11,9 @@ STAMP := $(VENV)/.installed
 RECIPES := recipes/arith-tiny
 OUT := outputs/arith-tiny
 POLICY := $(OUT)/policy
-VBASE := $(OUT)/verifier-base
 PRM_DATA := $(OUT)/prm_data
 PRM := $(OUT)/prm
-PRM_VB := $(OUT)/prm-verifier-base
+PRM_STRONG := $(OUT)/prm-strong
 QUESTIONS := $(OUT)/test_questions.jsonl
 VAL_QUESTIONS := $(OUT)/validation_questions.jsonl
 REV_DATA := $(OUT)/revision_data
@@ -29,7 +28,7 @@ SMOL := outputs/smollm2
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
 	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched gpu-check \
-	train-verifier-base reproduce robustness smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
+	reproduce robustness smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
 
 # Which torch: TORCH_INDEX empty takes torch 2.13.0 from pip's configured indexes (on this project's CPU machines
 # the CPU wheel; on a stock PyPI a CUDA build); TORCH_INDEX=https://download.pytorch.org/whl/cpu or .../whl/cu128
@@ -74,14 +73,11 @@ define prm_stage
 	  --output_dir $(PRM) $(ARGS)
 	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM)
 endef
-# The verifier base (the policy trained as long again) and the PRM fitted on it (make reproduce's).
-define verifier_base_stage
-	$(PY) -m training.policy --config $(RECIPES)/verifier_base.yaml --model_name_or_path $(POLICY) --output_dir $(VBASE) $(ARGS)
-endef
-define prm_vb_stage
-	$(PY) -m training.prm --config $(RECIPES)/prm_verifier_base.yaml --model_name_or_path $(VBASE) \
-	  --dataset $(PRM_DATA)/dataset --output_dir $(PRM_VB)
-	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM_VB)
+# The strong-verifier track of make reproduce: the likelihood-head PRM on the 13x larger policy, and its evaluation.
+define prm_strong_stage
+	$(PY) -m training.prm --config $(RECIPES)/prm_strong.yaml --model_name_or_path $(LARGE) \
+	  --dataset $(PRM_DATA)/dataset --output_dir $(PRM_STRONG)
+	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM_STRONG)
 endef
 define questions_stage
 	$(PY) -m data.export_questions --policy $(POLICY) --split test --questions_per_level 10 --output_file $(QUESTIONS)
@@ -123,10 +119,8 @@ $(PRM_DATA)/dataset/dataset_dict.json: | $(POLICY)/model.safetensors
 	$(prm_data_stage)
 $(PRM)/model.safetensors: | $(PRM_DATA)/dataset/dataset_dict.json
 	$(prm_stage)
-$(VBASE)/model.safetensors: | $(POLICY)/model.safetensors
-	$(verifier_base_stage)
-$(PRM_VB)/model.safetensors: | $(VBASE)/model.safetensors $(PRM_DATA)/dataset/dataset_dict.json
-	$(prm_vb_stage)
+$(PRM_STRONG)/model.safetensors: | $(LARGE)/model.safetensors $(PRM_DATA)/dataset/dataset_dict.json
+	$(prm_strong_stage)
 $(QUESTIONS): | $(POLICY)/model.safetensors
 	$(questions_stage)
 $(VAL_QUESTIONS): | $(POLICY)/model.safetensors
@@ -158,8 +152,6 @@ train-prm: | $(PRM_DATA)/dataset/dataset_dict.json
 	$(prm_stage)
 prm-eval: | $(PRM)/model.safetensors
 	$(PY) -m eval.prm_eval --policy $(POLICY) --verifier $(PRM) $(ARGS)
-train-verifier-base: | $(POLICY)/model.safetensors
-	$(verifier_base_stage)
 build-revision-data: | $(POLICY)/model.safetensors
 	$(revision_data_stage)
 train-revision: | $(REV_DATA)/dataset/dataset_dict.json $(QUESTIONS)
@@ -205,7 +197,7 @@ gpu-check: install
 	$(PY) -m bench.gpu_check --tiny $(ARGS)
 
 # ---- the paper's findings from trained checkpoints (docs/reproduction/README.md; resumable) -----------------------
-# Two verifier tracks (the PRM on the policy itself; the PRM on the verifier base), choices made on 10 validation
+# Two verifier tracks (the PRM on the policy itself; the PRM on the 13x larger policy), choices made on 10 validation
 # questions per level, verdicts on 30 test questions per level that nothing else looked at (the first 10 of each
 # level, which earlier recipes were tuned on, are left out). Writes under outputs/; PUBLISH=1 also rewrites
 # docs/reproduction/ and the README's findings table from the result.
@@ -220,9 +212,9 @@ $(REPRO)/revision_report/report.json: | $(REVISION)/model.safetensors $(REPRO_TE
 $(REPRO)/eval-paper/flops_matched.json: | $(PRM)/model.safetensors $(REV_ORM)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
 	$(PY) -m eval.scaling --config $(RECIPES)/reproduce_eval_paper.yaml
 	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-paper
-$(REPRO)/eval-strong/flops_matched.json: | $(PRM_VB)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
+$(REPRO)/eval-strong/flops_matched.json: | $(PRM_STRONG)/model.safetensors $(LARGE)/model.safetensors $(REPRO_TEST) $(REPRO_VAL)
 	$(PY) -m eval.scaling --config $(RECIPES)/reproduce_eval_strong.yaml
-	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-strong --verifier_base $(VBASE)
+	$(PY) -m eval.flops_matched --large_policy $(LARGE) --eval_dir $(REPRO)/eval-strong --verifier_base $(LARGE)
 PUBLISH ?=
 reproduce: | $(REPRO)/eval-paper/flops_matched.json $(REPRO)/eval-strong/flops_matched.json $(REPRO)/revision_report/report.json
 	$(PY) -m eval.reproduction --config $(RECIPES)/reproduce.yaml $(if $(PUBLISH),--output_dir docs/reproduction --readme README.md)

@@ -9,8 +9,8 @@ spends X times more inference tokens. The paper leaves the verifier out:
     6*N*D_pre + 2*N*X*D_inf = 6*M*N*D_pre + 2*M*N*D_inf   =>   X = M + 3*(M - 1) / R,
 
 with R = D_inf / D_pre (the paper: 0.16, 0.79 and 22). Counting the verifier (N_v parameters)
-reading every generated token (2*N_v per token) and the verifier's extra training V (its backbone's
-training beyond the policy: 6*N_v*D_vb, from `verifier_base`'s train_metrics.json) gives
+reading every generated token (2*N_v per token) and the training of its backbone when that is not
+the policy itself (V = 6*N_v*D_v, D_v from `verifier_base`'s train_metrics.json) gives
 
     X_v = (M + 3*(M - 1) / R - V / (2*N*R*D_pre)) * N / (N + N_v).
 
@@ -65,7 +65,7 @@ class FlopsMatchedConfig:
     eval_dir: str = "outputs/arith-tiny/eval"  # make eval's folder (its outcomes.json)
     ratios: str = "0.16,0.79,22"  # R = inference / pre-training tokens (the paper's three regimes)
     pool: str = "all"  # which of make eval's strategy pools the small model chooses from
-    verifier_base: str | None = None  # the verifier's backbone when it is not the policy (its training counted)
+    verifier_base: str | None = None  # the verifier's backbone when it is not the policy (its training FLOPs counted)
     max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
     batch_size: int = 128  # sequences per forward batch (speed only)
     output_dir: str | None = None  # default: <eval_dir>/flops_matched

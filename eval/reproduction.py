@@ -5,9 +5,9 @@ its 95% interval, and a verdict.
     python -m eval.reproduction --bundle docs/reproduction/outcomes.json --output_dir DIR    # judge a committed bundle
 
 Two verifier tracks run side by side: `paper` (the PRM on the policy itself, trained on Monte-Carlo
-labels only: the paper's setting and the headline) and `strong` (the PRM on the verifier base, the
-policy trained further on reference solutions: a different experiment, whose extra compute the
-FLOPs-matched rows count). The chain's per-question outcomes (both tracks' evaluations with their
+labels only: the paper's setting and the headline) and `strong` (the PRM on the 13x larger policy:
+a different experiment, a verifier that knows more than the policy, whose pre-training and
+inference the FLOPs-matched rows count). The chain's per-question outcomes (both tracks' evaluations with their
 validation and test splits, the PRM evaluations, the revision chains, the larger model's greedy
 answers and the FLOPs figures) are collected into one bundle, `outcomes.json`; every finding is
 computed from it alone, so a committed bundle recomputes findings.json and the table exactly.
@@ -37,7 +37,7 @@ from eval.scaling_analysis import AnalysisSettings, compute_optimal, difficulty_
 BUNDLE_FORMAT = "ttc-reproduction/1"
 TRACKS = {
     "paper": "PRM on the policy itself, Monte-Carlo labels only (the paper's setting)",
-    "strong": "PRM on the verifier base: the policy trained further on reference solutions (extra compute)",
+    "strong": "PRM on the 13x larger policy: a stronger verifier, whose pre-training and inference FLOPs are counted",
 }
 
 
@@ -46,7 +46,7 @@ class ReproductionConfig:
     paper_eval: str = "outputs/arith-tiny/reproduce/eval-paper"  # make eval's folder with the paper-track PRM
     strong_eval: str = "outputs/arith-tiny/reproduce/eval-strong"  # ... with the strong-track PRM
     paper_prm_eval: str = "outputs/arith-tiny/prm/eval/prm_eval.json"  # eval.prm_eval of the paper-track PRM
-    strong_prm_eval: str = "outputs/arith-tiny/prm-verifier-base/eval/prm_eval.json"  # ... of the strong-track PRM
+    strong_prm_eval: str = "outputs/arith-tiny/prm-strong/eval/prm_eval.json"  # ... of the strong-track PRM
     revision_report: str = "outputs/arith-tiny/revision/report/report.json"  # chains on the test questions
     bundle: str | None = None  # judge this committed bundle instead of collecting the chain's outputs
     output_dir: str = "outputs/arith-tiny/reproduce/report"
