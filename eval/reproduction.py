@@ -333,7 +333,8 @@ def _cell(row: dict | None) -> str:
         return "-"
     if row["verdict"] == "not run":
         return f"not run ({row['why']})"
-    return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {VERDICT_MARK[row['verdict']]}"
+    return (f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] {VERDICT_MARK[row['verdict']]} "
+            f"(detects {row['detectable']:.2f})")  # fmt: skip
 
 
 def counts(result: dict) -> dict[str, dict[str, int]]:
@@ -369,9 +370,9 @@ def markdown(result: dict) -> str:
         + "; first-error F1 "
         + ", ".join(f"{t} {_num(d['first_error_f1'])}" for t, d in described.items())
         + ".",
-        "A finding's `detectable` in findings.json is the smallest true difference its questions would detect",
-        "(80% power, two-sided 5%). Rebuild this page from the committed outcomes: `python -m eval.reproduction",
-        "--bundle docs/reproduction/outcomes.json --output_dir docs/reproduction`.",
+        "\"detects\": the smallest true difference these test questions would show (80% power, two-sided 5%).",
+        "Rebuild this page from the committed outcomes: `python -m eval.reproduction --config",
+        "recipes/arith-tiny/reproduce.yaml --bundle docs/reproduction/outcomes.json --output_dir docs/reproduction`.",
         "",
     ]
     return "\n".join(lines)
