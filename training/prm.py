@@ -39,12 +39,12 @@ from transformers import (
     EarlyStoppingCallback,
     IntervalStrategy,
     Trainer,
-    TrainingArguments,
 )
 
 from core.checkpoints import check_model_path, load_model, load_tokenizer, stamp
 from core.config import UserError, cli
 from core.identity import write_checksums
+from core.outputs import OutputGuard
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
 from search.step_format import StepFormat, get_format
@@ -52,7 +52,7 @@ from search.verifiers.aggregation import check_aggregation
 from search.verifiers.layouts import LAYOUTS
 from search.verifiers.verifier import HEADS
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
-from training.entry import OutputGuard, parse_training_config
+from training.entry import TrainingConfig, parse_training_config
 from training.likelihood_prm import train_likelihood_head
 from training.prm_card import write_prm_card
 from training.prm_data import tokenize_rows
@@ -95,9 +95,13 @@ class PRMConfig(OutputGuard):
             raise ValueError("an ORM scores the last step only: aggregation must be 'last'")
         if self.max_length < 8:
             raise ValueError("max_length must be >= 8")
+        if self.lora_r < 1 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_r must be >= 1, lora_alpha > 0 and lora_dropout in [0, 1)")
+        if self.early_stopping_patience < 0:
+            raise ValueError("early_stopping_patience must be >= 0 (0: off)")
 
 
-CONFIG_TYPES = (PRMConfig, TrainingArguments)
+CONFIG_TYPES = (PRMConfig, TrainingConfig)
 
 
 def load_splits(cfg: PRMConfig) -> tuple[DatasetDict, StepFormat, dict[str, int] | None]:
