@@ -11,26 +11,30 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from bench.common import spread
+from bench.common import at_least_one, spread
 from core.config import cli, parse_config
+from core.outputs import OutputFileGuard, claim_output_file, write_atomic
 from data.arith import ArithTask
-from search.generation.generator import SamplingParams
+from search.generation.generator import SamplingParams, check_sampling
 from search.generation.hf_generator import HFGenerator
 
 
 @dataclass
-class BenchGenerateConfig:
+class BenchGenerateConfig(OutputFileGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     prompts: int = 128  # held-out prompts sampled
     batch_size: int = 64  # sequences per forward batch (speed only)
     max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
     temperature: float = 1.0  # sampling temperature (0: greedy decoding)
     output_file: str = "outputs/bench/generate.json"
+
+    def __post_init__(self) -> None:
+        at_least_one(self, "prompts")
+        check_sampling(self.temperature, 1.0, self.max_new_tokens, self.batch_size)
 
 
 CONFIG_TYPES = (BenchGenerateConfig,)
@@ -60,6 +64,7 @@ def naive_loop(generator: HFGenerator, prompts: list[str], params: SamplingParam
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
+    out = claim_output_file(cfg.output_file, "bench.generate", cfg.overwrite_output_file)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
     prompts = [fmt.prompt(q.text) for q in spread(test, cfg.prompts)]
@@ -83,8 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         "naive": {"tokens": naive_tokens, "seconds": naive_s, "tokens_per_s": naive_tokens / naive_s},
     }
     result["ratio"] = result["batched"]["tokens_per_s"] / result["naive"]["tokens_per_s"]
-    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
+    write_atomic(out, json.dumps(result, indent=2))
     print(
         f"{len(prompts)} prompts, batch size {cfg.batch_size}, <= {cfg.max_new_tokens} new tokens, T={cfg.temperature}"
     )

@@ -57,6 +57,7 @@ from transformers import (
 )
 
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from search.generation.generator import SamplingParams
 from search.generation.hf_generator import HFGenerator
 from search.step_format import ARITH
@@ -86,7 +87,7 @@ BUDGET, BEAM_WIDTH = 16, 4  # the search's N and M
 
 
 @dataclass
-class GPUCheckConfig:
+class GPUCheckConfig(OutputGuard):
     output_dir: str | None = None  # the output folder (default: $OUT if set, else outputs/gpu_check)
     budget_s: float = 420.0  # a measurement starts only within this many seconds; the rest are skipped
     tiny: bool = False  # tiny configs (on the CPU where there is no GPU): the whole check in seconds
@@ -429,7 +430,8 @@ def main(argv: list[str] | None = None) -> dict:
     names, sizes = (["tiny"], TINY) if cfg.tiny else (cfg.models.split(","), REAL)
     if unknown := [n for n in names if n not in MODELS]:
         raise UserError(f"unknown models {unknown}; known: {', '.join(MODELS)}")
-    out = Path(cfg.output_dir or os.environ.get("OUT") or "outputs/gpu_check")
+    out = claim_report_dir(cfg.output_dir or os.environ.get("OUT") or "outputs/gpu_check", "bench.gpu_check",
+                           cfg.overwrite_output_dir)  # fmt: skip
     env = environment(device, cfg.peak_tflops)
     report = {"environment": env, "config": asdict(cfg), "sizes": asdict(sizes), "models": {}}
     peak_tflops = env["peak_bf16_tflops"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
-from bench.common import spread
+from bench.common import at_least_one, spread
 from bench.generate import naive_loop
 from core.config import cli, parse_config
+from core.outputs import OutputFileGuard, claim_output_file, write_atomic
 from data.arith import ArithTask, check_solution
 from data.mc_labels import MCLabeler
 from search.generation.generator import SamplingParams
@@ -25,7 +25,7 @@ from search.generation.hf_generator import HFGenerator
 
 
 @dataclass
-class BenchPRMDataConfig:
+class BenchPRMDataConfig(OutputFileGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     questions: int = 16  # held-out questions
     samples_per_question: int = 2  # solutions per question
@@ -35,6 +35,9 @@ class BenchPRMDataConfig:
     seed: int = 0  # the seed every sample derives from
     output_file: str = "outputs/bench/prm_data.json"
 
+    def __post_init__(self) -> None:
+        at_least_one(self, "questions", "samples_per_question", "rollouts_per_step", "batch_size", "max_new_tokens")
+
 
 CONFIG_TYPES = (BenchPRMDataConfig,)
 
@@ -42,6 +45,7 @@ CONFIG_TYPES = (BenchPRMDataConfig,)
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
+    out = claim_output_file(cfg.output_file, "bench.prm_data", cfg.overwrite_output_file)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
     questions = spread(test, cfg.questions)
@@ -78,8 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "naive": {"seconds": naive_s, "rollouts_per_s": rollouts / naive_s},
     }
     result["ratio"] = result["batched"]["rollouts_per_s"] / result["naive"]["rollouts_per_s"]
-    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
+    write_atomic(out, json.dumps(result, indent=2))
     print(f"{len(questions)} questions, {len(probes)} step prefixes, K={cfg.rollouts_per_step}: {rollouts} rollouts")
     for name in ("batched", "naive"):
         r = result[name]

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from bench.common import spread
+from bench.common import at_least_one, spread
 from core.config import cli, parse_config
+from core.outputs import OutputFileGuard, claim_output_file, write_atomic
 from data.arith import ArithTask
 from search.generation.generator import SamplingParams
 from search.generation.hf_generator import HFGenerator
@@ -28,12 +28,15 @@ from search.verifiers.verifier import load_verifier
 
 
 @dataclass
-class BenchPRMScoreConfig:
+class BenchPRMScoreConfig(OutputFileGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     solutions: int = 256  # solutions scored
     batch_size: int = 64  # sequences per forward batch (speed only)
     output_file: str = "outputs/bench/prm_score.json"
+
+    def __post_init__(self) -> None:
+        at_least_one(self, "solutions", "batch_size")
 
 
 CONFIG_TYPES = (BenchPRMScoreConfig,)
@@ -42,6 +45,7 @@ CONFIG_TYPES = (BenchPRMScoreConfig,)
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
+    out = claim_output_file(cfg.output_file, "bench.prm_score", cfg.overwrite_output_file)
     task = ArithTask.load(cfg.policy)
     fmt, test = task.step_format, task.splits(0).test
     generator = HFGenerator.from_pretrained(cfg.policy, fmt, batch_size=128, device="cpu")
@@ -78,8 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         "per_prefix": {"seconds": per_prefix_s, "solutions_per_s": len(solutions) / per_prefix_s},
     }
     result["ratio"] = result["one_pass"]["solutions_per_s"] / result["per_prefix"]["solutions_per_s"]
-    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
+    write_atomic(out, json.dumps(result, indent=2))
     print(f"{len(solutions)} solutions, {steps} steps")
     for name in ("one_pass", "one_pass_unbatched", "per_prefix"):
         r = result[name]

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 
-from bench.common import spread
+from bench.common import at_least_one, spread
 from core.config import cli, parse_config
+from core.outputs import OutputFileGuard, claim_output_file, write_atomic
 from data.arith import ArithTask
 from search.grading import answers_match
 from search.runtime import Runtime
@@ -36,7 +36,7 @@ from search.strategies.tree_search import tree_search
 
 
 @dataclass
-class BenchSearchConfig:
+class BenchSearchConfig(OutputFileGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     questions: int = 32  # held-out questions
@@ -50,6 +50,12 @@ class BenchSearchConfig:
     threads: int = 1  # torch threads (0: torch's default); a tiny model runs best on one, and a shared machine's
     # busy cores then slow it down little (two threads waiting on each other there cost up to 20x)
     output_file: str = "outputs/bench/search.json"
+
+    def __post_init__(self) -> None:
+        at_least_one(self, "questions", "repeats", "batch_size", "max_step_tokens", "max_new_tokens")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+        StrategySpec.parse(f"beam:m={self.beam_width}").width(self.budget)
 
 
 CONFIG_TYPES = (BenchSearchConfig,)
@@ -70,6 +76,7 @@ def summary(results: list[SearchResult], golds: list[str], params: tuple[int, in
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
+    out = claim_output_file(cfg.output_file, "bench.search", cfg.overwrite_output_file)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     task = ArithTask.load(cfg.policy)
@@ -118,8 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         "reuse_same_answers": same,
         "reuse_max_score_difference": diff,
     }
-    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.output_file).write_text(json.dumps(result, indent=2))
+    write_atomic(out, json.dumps(result, indent=2))
     report(result, cfg)
     return result
 

@@ -29,6 +29,7 @@ import torch
 
 from bench.common import spread
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from data.arith import ArithTask
 from data.arith_oracle import ArithOracleVerifier
 from search.generation.backends import load_generator
@@ -42,7 +43,7 @@ from search.strategies.tree_search import tree_search
 
 
 @dataclass
-class BenchVLLMConfig:
+class BenchVLLMConfig(OutputGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM, or "oracle": the arith ground-truth verifier
     questions: int = 32  # held-out questions, spread over the levels
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         raise UserError(str(err)) from None
     task = ArithTask.load(cfg.policy)
+    out = claim_report_dir(cfg.output_dir, "bench.vllm", cfg.overwrite_output_dir)
     held_out = task.splits(0).test
     picked = spread(held_out, cfg.questions)
     chosen = {q.text for q in picked}
@@ -91,8 +93,6 @@ def main(argv: list[str] | None = None) -> dict:
     assert verifier is not None
     settings = SearchSettings(cfg.temperature, 1.0, cfg.max_step_tokens, cfg.max_new_tokens,
                               aggregation=verifier.aggregation)  # fmt: skip
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     record: dict[str, dict] = {}
     params = Runtime(hf.generator, hf.format, verifier).parameter_counts(spec)
 

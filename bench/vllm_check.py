@@ -28,13 +28,14 @@ from unittest import mock
 
 from core.config import UserError, cli, parse_config
 from core.jsonl import read_jsonl
+from core.outputs import OutputGuard, claim_report_dir
 from search.generation.vllm_generator import VLLMGenerator
 from search.generation.vllm_server import VENV_PYTHON, running_server
 from search.runs import RunConfig, run_config
 
 
 @dataclass
-class VLLMCheckConfig:
+class VLLMCheckConfig(OutputGuard):
     run_recipe: str | None = None  # a `python -m search run` recipe (its policy is served); None: run_args only
     run_args: str = ""  # more `python -m search run` flags, over the recipe's
     strategies: str = "best_of_n,beam:m=4"  # strategy specs, comma-separated, one run each
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # every run's settings checked before a server starts
     runs = [parse_config([RunConfig], run_argv(s, "http://127.0.0.1:1"), "python -m search run")[0] for s in strategies]
+    claim_report_dir(out, "bench.vllm_check", cfg.overwrite_output_dir)
     if cfg.server_urls:
         server = nullcontext(cfg.server_urls)
     else:
@@ -81,7 +83,6 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(run.output_dir, ignore_errors=True)
             record[strategy] = measure(run)
     result = {"config": asdict(cfg), "policy": runs[0].policy, "verifier": runs[0].verifier, "runs": record}
-    out.mkdir(parents=True, exist_ok=True)
     (out / "check.json").write_text(json.dumps(result, indent=2))
     (out / "check.md").write_text(markdown(result))
     print((out / "check.md").read_text(), end="")

@@ -12,9 +12,11 @@ import argparse
 import difflib
 import functools
 import inspect
+import json
+import math
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import MISSING, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
@@ -40,6 +42,8 @@ class _Parser(HfArgumentParser):
                           help="check the recipe and flags as the real run would, print what differs from the "
                           "defaults, load and write nothing")  # fmt: skip
         for action in self._actions:
+            if action.type is float:
+                action.type = _finite  # `--temperature nan` would pass every `< 0` check
             if action.dest in optional and action.type is not None:
                 action.type = _nullable(action.type)  # `--limit null` on the command line, as in YAML
             if not action.help and action.dest in comments:
@@ -50,6 +54,23 @@ class _Parser(HfArgumentParser):
 
 
 _FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
+
+
+MAX_GENERATIONS = 1024  # the most policy generations one question may cost: 4x the paper's largest budget (256)
+# fields that count generations per question, wherever they appear, each capped at MAX_GENERATIONS
+PER_QUESTION = ("budget", "max_budget", "difficulty_samples", "samples_per_question", "rollouts_per_step", "chains",
+                "length")  # fmt: skip
+
+
+def check_caps(configs: Sequence[Any]) -> None:
+    """Refuse a count of generations per question above `MAX_GENERATIONS` (a budget of 10^12 would fill the memory,
+    one of 10^5 run for hours without a word)."""
+    for config in configs:
+        for name in PER_QUESTION:
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > MAX_GENERATIONS:
+                raise UserError(f"{name} must be <= {MAX_GENERATIONS} (MAX_GENERATIONS, the cap on generations per "
+                                f"question), got {value}")  # fmt: skip
 
 
 def field_comments(cls: type) -> dict[str, str]:
@@ -81,9 +102,36 @@ def _nullable(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+_finite.__name__ = "float"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` then a key: an override, on purpose
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # the safe loader names it
+            if key in seen:
+                raise UserError(f"key {key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_recipe(path: str | Path, known: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's key/value pairs; every key must be a known field (name -> type hint), and a
-    value of a plain type (int, float, bool, str, or those or None) must have that type."""
+    """The recipe's key/value pairs; every key must be a known field (name -> type hint), given once, and a
+    value of a plain type (int, float, bool, str, or those or None) must have that type; a float must be finite."""
     path = Path(path)
     shipped = Path(__file__).resolve().parents[1] / path  # recipes/... of an installed wheel, from any folder
     if not path.is_file() and not path.is_absolute() and shipped.is_file():
@@ -91,9 +139,11 @@ def load_recipe(path: str | Path, known: dict[str, Any]) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"recipe not found: {path}")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: a recipe is a mapping of field names to values")
     for key, value in values.items():
@@ -107,6 +157,8 @@ def load_recipe(path: str | Path, known: dict[str, Any]) -> dict[str, Any]:
             raise UserError(f"{path}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         if not _fits(value, known[key]):
             raise UserError(f"{path}: {key} must be {_type_name(known[key])}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{path}: {key} must be a finite number, got {value!r}")
     return values
 
 
@@ -162,6 +214,7 @@ def parse_config(types: Sequence[type], argv: Sequence[str] | None = None, prog:
             raise
         notes.append("bf16 needs a GPU, which this machine lacks: checked with bf16 off")
         configs = _parse(parser, [*rest, "--bf16", "false"])
+    check_caps(configs)
     if known_args.dry_run:
         print(dry_run_summary(configs, known_args.config, notes))
         sys.exit(0)
@@ -197,7 +250,8 @@ def dry_run_summary(configs: Sequence[Any], recipe: str | None, notes: Sequence[
 
 
 def cli(main: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an entry point so that user errors print one line and exit with status 2."""
+    """Wrap an entry point so that user errors print one line and exit with status 2, and Ctrl-C prints
+    `interrupted` and exits with status 130 (what a shell reports for SIGINT)."""
 
     @functools.wraps(main)
     def wrapped(*args, **kwargs):
@@ -205,6 +259,12 @@ def cli(main: Callable[..., Any]) -> Callable[..., Any]:
             return main(*args, **kwargs)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        except json.JSONDecodeError as err:  # an input file that is not JSON (the readers that name it raise UserError)
+            print(f"error: an input file is not valid JSON ({err})", file=sys.stderr)
             sys.exit(2)
         except (OSError, SafetensorError) as err:  # a file that cannot be read: a user's fix, not a bug report
             print(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else err!r}", file=sys.stderr)

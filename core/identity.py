@@ -16,13 +16,17 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from core.config import UserError
+from core.outputs import OWNER_FILE, write_atomic
 
+log = logging.getLogger(__name__)
 WEIGHT_FILES = ("*.safetensors", "*.bin", "config.json")
 
 
@@ -84,20 +88,76 @@ def fingerprint_file(path: str | Path | None) -> str | None:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if Path(path).is_file() else f"missing:{path}"
 
 
+IDENTITY_VERSION = 2  # records without it (version 1) held the output folder's path and paths as typed
+
+
 def check_identity(record: Path, identity: dict) -> None:
-    """Write `identity` to `record` on a first run; refuse a rerun under another identity."""
-    if record.exists():
-        try:
-            stored = json.loads(record.read_text())
-        except json.JSONDecodeError:
-            raise UserError(f"{record} is not valid JSON: delete the output folder or choose another") from None
-        if stored != identity:
-            changed = sorted(_differences(stored, identity))
-            raise UserError(f"{record.parent} holds the output of another run (differs in: {', '.join(changed)}): "
-                            "choose another output folder or delete this one")  # fmt: skip
+    """Write `identity` to `record` on a first run; refuse a rerun under another identity. A record of version 1
+    that differs only in what version 2 dropped (the output folder, paths as typed, the step format by name) is
+    the same run: it is rewritten. An empty or corrupt record (a crash while writing it) is rewritten when its
+    folder holds no results yet, else refused with a way out."""
+    current = {**identity, "version": IDENTITY_VERSION}
+    stored = _read_record(record)
+    if stored is None or stored == current:
+        if stored is None:
+            write_atomic(record, json.dumps(current, indent=2))
         return
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(identity, indent=2))
+    if "version" in stored or _comparable(stored) != _comparable(current):
+        before, now = (stored, current) if "version" in stored else (_comparable(stored), _comparable(current))
+        changed = sorted(_differences(before, now))
+        raise UserError(f"{record.parent} holds the output of another run (differs in: {', '.join(changed)}): "
+                        "choose another output folder or delete this one")  # fmt: skip
+    write_atomic(record, json.dumps(current, indent=2))
+
+
+def _read_record(record: Path) -> dict | None:
+    """The stored identity; None if there is none yet (or an unreadable one in a folder without results)."""
+    if not record.exists():
+        return None
+    try:
+        stored = json.loads(record.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        stored = None
+    if isinstance(stored, dict):
+        return stored
+    if _holds_results(record.parent, record):
+        raise UserError(f"{record} is empty or corrupt (a crash while writing it?) and {record.parent} holds results "
+                        "it cannot vouch for: delete the folder (or move its results away) and rerun")  # fmt: skip
+    log.warning("%s is empty or corrupt and its folder holds no results yet: rewriting it", record)
+    return None
+
+
+def _holds_results(folder: Path, record: Path) -> bool:
+    """Whether `folder` holds a non-empty file other than `record`, the owner mark and lock files."""
+    return any(f.is_file() and f.stat().st_size and f != record and f.name != OWNER_FILE
+               and not f.name.startswith(".") for f in folder.rglob("*"))  # fmt: skip
+
+
+def _comparable(identity: dict) -> dict:
+    """An identity as version 1 and version 2 records can be compared: the output folder dropped, paths resolved,
+    the step format by name."""
+    out = {k: v for k, v in identity.items() if k != "version"}
+    settings = {k: resolve_path(v) for k, v in out.get("settings", {}).items() if k not in ("output_dir", "out")}
+    fmt = settings.get("step_format")
+    if isinstance(fmt, dict):
+        settings["step_format"] = fmt.get("name")
+    if "step_format" in out:  # the content is recorded beside the settings
+        settings.pop("step_format", None)
+    return {**out, "settings": settings}
+
+
+def resolve_path(value):
+    """A local path in its absolute, resolved form (`./x`, `x` and `../repo/x` are one path); any other value (a
+    Hub id, a name, a number) as it is."""
+    if isinstance(value, str) and value and os.path.exists(value):
+        return str(Path(value).resolve())
+    return value
+
+
+def identity_settings(settings: dict, skip: tuple[str, ...] = ()) -> dict:
+    """Settings as an identity records them: without `skip` and the output folder (a moved folder resumes), local
+    paths resolved."""
+    return {k: resolve_path(v) for k, v in settings.items() if k not in (*skip, "output_dir")}
 
 
 def _differences(a: dict, b: dict, prefix: str = "") -> set[str]:
@@ -109,34 +169,6 @@ def _differences(a: dict, b: dict, prefix: str = "") -> set[str]:
         elif x != y:
             out.add(f"{prefix}{key}")
     return out
-
-
-OWNER_FILE = "made_by.json"
-
-
-def claim_output_dir(out: str | Path, entry: str, overwrite: bool = False, write: bool = True) -> None:
-    """Refuse an output folder that holds the output of another entry point, or files of unknown
-    origin (a policy, a downloaded model, a dataset), unless `overwrite`; then mark it as `entry`'s
-    (`write`: only one process of a distributed run writes). A rerun of the same entry point is
-    welcome: it resumes or redoes its own work."""
-    out = Path(out)
-    if out.is_dir() and any(out.iterdir()):
-        record = out / OWNER_FILE
-        try:
-            owner = json.loads(record.read_text()).get("entry") if record.is_file() else None
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            owner = None
-        if owner != entry and not overwrite:
-            what = f"the output of {owner}" if owner else "files this project did not write there"
-            raise UserError(f"{out} holds {what}: choose another output_dir, or pass --overwrite_output_dir true")
-    if write:
-        mark_output_dir(out, entry)
-
-
-def mark_output_dir(out: str | Path, entry: str) -> None:
-    """Mark `out` as `entry`'s output folder (after `claim_output_dir` checked it)."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / OWNER_FILE).write_text(json.dumps({"entry": entry}) + "\n")
 
 
 def acquire_lock(folder: Path, name: str = ".lock") -> IO:

@@ -58,8 +58,8 @@ class RevisionDataConfig(StageConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size, self.questions_per_chunk)
-        if self.samples_per_question < 2:
-            raise ValueError("samples_per_question must be >= 2")
+        if self.samples_per_question < 2 or self.max_length < 8:
+            raise ValueError("samples_per_question must be >= 2 and max_length >= 8")
         if not 0 <= self.max_incorrect <= CONTEXT_ATTEMPTS:
             raise ValueError(f"max_incorrect must be in 0..{CONTEXT_ATTEMPTS} (the attempts a prompt holds)")
         if not 0 <= self.validation_fraction < 1 or not 0 <= self.keep_correct <= 1:

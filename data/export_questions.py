@@ -6,7 +6,8 @@
 
 arith: the questions held out when the policy was trained (from its task.json), level = number
 of operations. gsm8k / math: any source `data.math_tasks` reads (a Hub id or a local JSONL);
-rows without a gold answer are skipped and counted. `steps` is the reference solution in the
+rows without a gold answer are skipped and counted. The file is written whole or not at all, and
+never over another stage's output (`core.outputs.claim_output_file`). `steps` is the reference solution in the
 task's step format, so an export of a train split serves as few-shot examples (`few_shot_source`).
 """
 
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import cli, parse_config
+from core.outputs import OutputFileGuard, claim_output_file, write_atomic
 from data.tasks import TaskConfig
 
 
 @dataclass
-class ExportConfig(TaskConfig):
+class ExportConfig(TaskConfig, OutputFileGuard):
     policy: str = "outputs/arith-tiny/policy"  # arith: whose held-out questions
     split: str = "test"
     questions_per_level: int | None = None  # all
@@ -37,6 +39,7 @@ class ExportConfig(TaskConfig):
 @cli
 def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config([ExportConfig], argv)
+    out = claim_output_file(cfg.output_file, "data.export_questions", cfg.overwrite_output_file)
     wanted = cfg.questions_per_level
     if cfg.skip_per_level and wanted is not None:
         cfg.questions_per_level = wanted + cfg.skip_per_level
@@ -52,11 +55,9 @@ def main(argv: list[str] | None = None) -> Path:
     skipped = getattr(task, "skipped", None)
     if skipped:
         print(f"skipped: {skipped}")
-    out = Path(cfg.output_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"id": q.id, "question": q.text, "answer": q.gold, "level": q.level, "steps": list(q.steps)}
             for q in questions]  # fmt: skip
-    out.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_atomic(out, "".join(json.dumps(row) + "\n" for row in rows))
     print(f"wrote {len(rows)} questions to {out}")
     return out
 

@@ -35,8 +35,8 @@ from datasets import Dataset, DatasetDict
 
 from core.cards import write_card
 from core.config import UserError, cli, parse_config
-from core.identity import claim_output_dir
 from core.jsonl import json_object
+from core.outputs import claim_output_dir
 from data.shards import save_dataset, split_of
 from search.step_format import StepFormat, get_format
 
@@ -180,6 +180,8 @@ class ImportConfig:
         get_format(self.step_format)
         if not 0 <= self.neutral_label <= 1:
             raise ValueError("neutral_label must be in [0, 1]")
+        if not 0 <= self.validation_fraction < 1 or self.limit is not None and self.limit < 1:
+            raise ValueError("validation_fraction must be in [0, 1) and limit >= 1 (or null: all)")
 
 
 CONFIG_TYPES = (ImportConfig,)

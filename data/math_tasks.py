@@ -7,8 +7,10 @@
 GSM8K rows: `question`, `answer` (steps on lines, `<<a*b=c>>` calculator notes, final `#### N`).
 MATH rows: `problem` (or `question`), `solution` (gold in the last `\\boxed{}`), optional `answer`
 (MATH-500, used when present), `level` ("Level 3"). Reference steps are split by the step
-format's separator (or `step_separator`) and end with the format's answer line. A row without
-a gold answer is skipped and counted in `LoadedTask.skipped`, never silently.
+format's separator (or `step_separator`) and end with the format's answer line. A row without a
+usable gold answer (missing, NaN, true, an object), question (not text, or over
+`MAX_QUESTION_CHARS`) or id (null, a list) is skipped and counted in `LoadedTask.skipped` by
+reason (`search.questions`), never silently kept as text.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from core.config import UserError
 from search.grading import last_boxed
+from search.questions import as_text, question_problem
 from search.step_format import GSM8K, MATH, StepFormat
 
 
@@ -75,19 +78,25 @@ def load_gsm8k(
 ) -> LoadedTask:
     task = LoadedTask([])
     for n, row in enumerate(read_rows(source, split, "main")):
-        body, hashes, gold = str(row.get("answer", "")).rpartition("####")
+        answer = row.get("answer")
+        body, hashes, gold = (answer if isinstance(answer, str) else "").rpartition("####")
         gold = gold.strip().replace(",", "")
-        if not hashes or not gold:
-            task.skipped["no gold answer"] += 1
-            continue
-        question = str(row.get("question") or "").strip()
-        if not question:
-            task.skipped["no question"] += 1
+        question = row.get("question")
+        why = "no gold answer" if not hashes or not gold else _problem(question, row.get("id", n))
+        if why is not None:
+            task.skipped[why] += 1
             continue
         steps = _steps(_CALCULATOR.sub("", body), step_separator or fmt.step_separator)
         steps.append(fmt.answer_step(gold))
-        task.questions.append(MathQuestion(str(row.get("id", n)), question, gold, steps))
+        task.questions.append(MathQuestion(str(as_text(row.get("id", n))), question.strip(), gold, steps))
     return task
+
+
+def _problem(question: object, qid: object) -> str | None:
+    """Why a row's question or id cannot be used (None: they can)."""
+    return question_problem(question if isinstance(question, str) and question.strip() else None) or (
+        "bad id" if as_text(qid) is None else None
+    )
 
 
 _LEVEL = re.compile(r"(\d+)")
@@ -101,20 +110,20 @@ def load_math(
 ) -> LoadedTask:
     task = LoadedTask([])
     for n, row in enumerate(read_rows(source, split)):
-        solution = str(row.get("solution", ""))
-        given = next((row[k] for k in ("answer", "gt") if row.get(k) is not None and str(row[k]).strip()), None)
-        gold = str(given if given is not None else last_boxed(solution) or "").strip()  # an answer of 0 is an answer
-        if not gold:
-            task.skipped["no gold answer"] += 1
+        solution = row.get("solution") or ""
+        given = [row[k] for k in ("answer", "gt") if row.get(k) is not None and str(row[k]).strip()]
+        gold = as_text(given[0]) if given else (last_boxed(solution) if isinstance(solution, str) else None)
+        question = row.get("problem") or row.get("question")
+        qid = row.get("unique_id", row.get("idx", n))
+        why = "no gold answer" if gold is None or not gold.strip() else _problem(question, qid)
+        if why is None and not isinstance(solution, str):
+            why = "bad solution"
+        if why is not None:
+            task.skipped[why] += 1
             continue
         level = _LEVEL.search(str(row.get("level", "")))
         steps = _steps(solution, step_separator or fmt.step_separator)
-        question = str(row.get("problem") or row.get("question") or "").strip()
-        if not question:
-            task.skipped["no question"] += 1
-            continue
-        qid = str(row.get("unique_id") or row.get("idx") or n)
-        task.questions.append(
-            MathQuestion(qid, question, gold, [*steps, fmt.answer_step(gold)], int(level.group(1)) if level else None)
-        )
+        gold = gold.strip()  # an answer of 0 is an answer
+        task.questions.append(MathQuestion(str(as_text(qid)), question.strip(), gold, [*steps, fmt.answer_step(gold)],
+                                           int(level.group(1)) if level else None))  # fmt: skip
     return task

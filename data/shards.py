@@ -22,8 +22,9 @@ from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
 from core.config import UserError
-from core.identity import acquire_lock, check_identity, claim_output_dir, fingerprint, mark_output_dir
+from core.identity import acquire_lock, check_identity, fingerprint, identity_settings
 from core.jsonl import cut_torn_tail, read_jsonl
+from core.outputs import claim_output_dir, mark_output_dir
 from data.tasks import Task
 from search.generation.backends import load_generator
 from search.generation.generator import Generator, stable_seed
@@ -121,9 +122,10 @@ class Build:
 def start_build(cfg, model: str, stream: str, entry: str) -> Build:
     """Load the stage's task and questions (`cfg` is a `data.tasks.StageConfig`; arith train questions
     come fresh from `stream`, never held out), resolve the model's prompt format, and check what
-    produced the output folder (`settings.json`: the settings, the format and a fingerprint of the
-    model's weights): a resume under another identity is refused by every process alike, and so
-    is a second build writing into the folder at the same time."""
+    produced the output folder (`settings.json`: the settings with local paths resolved and without
+    the output folder's own path, the format's content and a fingerprint of the model's weights): a
+    resume under another identity is refused by every process alike, and so is a second build
+    writing into the folder at the same time."""
     state = process_state()
     log.info("distributed: %s, process %d of %d", state.distributed_type, state.process_index, state.num_processes)
     task, fmt, questions = cfg.prepare(model, stream)
@@ -132,7 +134,8 @@ def start_build(cfg, model: str, stream: str, entry: str) -> Build:
     state.wait_for_everyone()
     if state.is_main_process:
         mark_output_dir(out, entry)
-    identity = {"settings": cfg.settings(), "step_format": fmt.to_dict(), "checkpoint": fingerprint(model)}
+    settings = identity_settings(cfg.settings(), ("step_format",))  # the format's content is recorded beside them
+    identity = {"settings": settings, "step_format": fmt.to_dict(), "checkpoint": fingerprint(model)}
     lock = acquire_lock(out, f".lock-rank{state.process_index}")
     if state.is_main_process and not (out / "settings.json").exists():
         check_identity(out / "settings.json", identity)  # the first run writes it

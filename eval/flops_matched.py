@@ -126,7 +126,12 @@ def compare(outcomes: Outcomes, greedy: dict, budget: float | None, pool: str, s
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     outcomes = Outcomes.load(Path(cfg.eval_dir) / "outcomes.json")
-    report = json.loads((Path(cfg.eval_dir) / "report.json").read_text())
+    report_path = Path(cfg.eval_dir) / "report.json"
+    if not report_path.is_file():
+        raise UserError(f"eval report not found: {report_path} (run make eval)")
+    report = json.loads(report_path.read_text())
+    if "settings" not in report or "oracle" not in report.get("binnings", {}):
+        raise UserError(f"{report_path} was not written by this version of eval.scaling: rerun make eval")
     if cfg.pool not in report["binnings"]["oracle"]["pools"]:
         raise UserError(f"the eval has no pool {cfg.pool!r}; it has {', '.join(report['binnings']['oracle']['pools'])}")
     greedy, large_params, small_params = large_greedy(cfg, outcomes)

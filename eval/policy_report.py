@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from data.tasks import StageConfig
 from eval.pass_at_k import sampled_pass_at_1, write_pass_at_1_report
 from search.generation.backends import load_generator
@@ -22,7 +23,7 @@ from search.generation.generator import SamplingParams, check_sampling
 
 
 @dataclass
-class PolicyReportConfig(StageConfig):
+class PolicyReportConfig(StageConfig, OutputGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     split: str = "test"
     questions_per_level: int | None = None  # all of the split
@@ -48,10 +49,11 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     task, fmt, questions = cfg.prepare(cfg.policy, stream="report")
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.policy) / "report"
+    claim_report_dir(out, "eval.policy_report", cfg.overwrite_output_dir)
     generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size)
     params = SamplingParams(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     report = sampled_pass_at_1(generator, task, fmt, questions, cfg.samples_per_question, params, cfg.seed)
-    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.policy) / "report"
     md = write_pass_at_1_report(report, out, f"Sampled pass@1 of {cfg.policy} (T={cfg.temperature})")
     print(md.read_text())
     return report

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from core.checkpoints import check_model_path
 from core.config import cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from data.tasks import StageConfig, Task
 from eval.prm_metrics import (
     ScoredSolution,
@@ -39,7 +41,7 @@ from search.verifiers.verifier import Verifier, load_verifier
 
 
 @dataclass
-class PRMEvalConfig(StageConfig, VerifierSettings):
+class PRMEvalConfig(StageConfig, VerifierSettings, OutputGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     split: str = "test"
@@ -130,6 +132,9 @@ def _num(value) -> str:
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task, fmt, questions = cfg.prepare(cfg.policy, stream="prm-eval")
+    check_model_path(cfg.verifier, "verifier checkpoint")
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.verifier) / "eval"
+    claim_report_dir(out, "eval.prm_eval", cfg.overwrite_output_dir)
     generator = load_generator(cfg.policy, fmt, cfg, cfg.batch_size)
     verifier = load_verifier(cfg.verifier, fmt, batch_size=cfg.batch_size, settings=cfg)
     test_groups = sample_and_score(questions, task, fmt, generator, verifier, cfg, cfg.split)
@@ -157,8 +162,6 @@ def main(argv: list[str] | None = None) -> dict:
         )
     else:
         report["needs_step_truth"] = "first-error F1 and step AUC need a step-level ground truth (arith only)"
-    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.verifier) / "eval"
-    out.mkdir(parents=True, exist_ok=True)
     (out / "prm_eval.json").write_text(json.dumps(report, indent=2))
     (out / "prm_eval.md").write_text(markdown(report))
     print(markdown(report))

@@ -38,11 +38,13 @@ from datasets import load_dataset
 from tqdm.auto import tqdm
 
 from core.config import UserError, cli, parse_config
-from core.identity import check_identity, fingerprint, writer_lock
+from core.identity import check_identity, fingerprint, identity_settings, writer_lock
 from core.jsonl import cut_torn_tail, read_jsonl
+from core.outputs import OutputGuard, claim_report_dir
 from data.importers import clean_step
 from data.stepwise import read_json_records
 from eval.prm_metrics import ScoredSolution, best_threshold, first_error_f1, predicted_first_error
+from search.generation.settings import check_device
 from search.prompting import stored_format
 from search.step_format import StepFormat
 from search.verifiers.adapters import AdapterVerifier
@@ -57,7 +59,7 @@ Key = tuple[str, int, object]  # subset, index, the sample's id
 
 
 @dataclass
-class ProcessBenchConfig(VerifierSettings):
+class ProcessBenchConfig(VerifierSettings, OutputGuard):
     verifier: str = "Qwen/Qwen2.5-Math-PRM-7B"  # a local folder or a Hub id (verifier_kind says how to read it)
     dataset: str = "Qwen/ProcessBench"  # a Hub id, or a folder of <subset>.json / .jsonl files
     subsets: str = ",".join(SUBSETS)  # comma-separated subsets to evaluate
@@ -74,6 +76,7 @@ class ProcessBenchConfig(VerifierSettings):
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.limit is not None and self.limit < 1 or self.batch_size < 1:
             raise ValueError("limit (or null: all) and batch_size must be >= 1")
+        check_device(self.device)
         if not self.subset_names():
             raise ValueError("subsets must name at least one subset")
         if self.tune_threshold and "gsm8k" not in self.subset_names():
@@ -209,9 +212,9 @@ def write_predictions(path: Path, subsets: dict[str, list[dict]], records: dict[
 
 
 def identity(cfg: ProcessBenchConfig) -> dict:
-    """What the stored scores depend on: the verifier (its keys and weights) and the dataset."""
+    """What the stored scores depend on: the verifier (its keys and weights) and the dataset (local paths resolved)."""
     keys = {f.name: getattr(cfg, f.name) for f in fields(VerifierSettings)}
-    return {"settings": {"verifier": cfg.verifier, "dataset": cfg.dataset, **keys},
+    return {"settings": identity_settings({"verifier": cfg.verifier, "dataset": cfg.dataset, **keys}),
             "checkpoints": {"verifier": fingerprint(cfg.verifier)}}  # fmt: skip
 
 
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     subsets = {name: load_subset(cfg.dataset, name, cfg.limit) for name in cfg.subset_names()}
     fmt = (stored_format(cfg.verifier) if Path(cfg.verifier).is_dir() else None) or PLAIN  # ours: their own
-    out = cfg.results_dir()
+    out = claim_report_dir(cfg.results_dir(), "eval.processbench", cfg.overwrite_output_dir)
     with writer_lock(out):
         check_identity(out / "run.json", identity(cfg))
         path = out / SCORES

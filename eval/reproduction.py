@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from core.stats import Difference, Ratio, interval
 from eval.outcomes import Outcomes, SplitOutcomes
 from eval.revision_report import decode_chain
@@ -42,7 +43,7 @@ TRACKS = {
 
 
 @dataclass
-class ReproductionConfig:
+class ReproductionConfig(OutputGuard):
     paper_eval: str = "outputs/arith-tiny/reproduce/eval-paper"  # make eval's folder with the paper-track PRM
     strong_eval: str = "outputs/arith-tiny/reproduce/eval-strong"  # ... with the strong-track PRM
     paper_prm_eval: str = "outputs/arith-tiny/prm/eval/prm_eval.json"  # eval.prm_eval of the paper-track PRM
@@ -370,7 +371,7 @@ def markdown(result: dict) -> str:
         + "; first-error F1 "
         + ", ".join(f"{t} {_num(d['first_error_f1'])}" for t, d in described.items())
         + ".",
-        "\"detects\": the smallest true difference these test questions would show (80% power, two-sided 5%).",
+        '"detects": the smallest true difference these test questions would show (80% power, two-sided 5%).',
         "Rebuild this page from the committed outcomes: `python -m eval.reproduction --config",
         "recipes/arith-tiny/reproduce.yaml --bundle docs/reproduction/outcomes.json --output_dir docs/reproduction`.",
         "",
@@ -401,8 +402,12 @@ def update_readme(path: Path, result: dict) -> None:
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    out = Path(cfg.output_dir)
-    bundle = _load(cfg.bundle) if cfg.bundle else collect(cfg)
+    out = claim_report_dir(cfg.output_dir, "eval.reproduction", cfg.overwrite_output_dir)
+    try:
+        bundle = _load(cfg.bundle) if cfg.bundle else collect(cfg)
+    except KeyError as err:
+        raise UserError(f"a report of the reproduce chain lacks {err.args[0]!r}: written by another version? rerun "
+                        "make reproduce") from None  # fmt: skip
     result = findings(cfg, bundle)
     out.mkdir(parents=True, exist_ok=True)
     if not cfg.bundle or Path(cfg.bundle).resolve() != (out / "outcomes.json").resolve():

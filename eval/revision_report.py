@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from core.checkpoints import check_model_path
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from core.stats import Ratio, interval
 from search.generation.generator import check_sampling
 from search.generation.hf_generator import HFGenerator
@@ -32,7 +33,7 @@ from search.strategies.strategy import SearchSettings
 
 
 @dataclass
-class RevisionReportConfig:
+class RevisionReportConfig(OutputGuard):
     revision_model: str = "outputs/arith-tiny/revision"  # the revision model checkpoint
     dataset: str = "outputs/arith-tiny/test_questions.jsonl"  # question JSONL
     chains: int = 4  # per question
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     check_model_path(cfg.revision_model, "revision model checkpoint")
     questions = load_questions(cfg.dataset)
+    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.revision_model) / "report"
+    claim_report_dir(out, "eval.revision_report", cfg.overwrite_output_dir)
     fmt = resolve_format(cfg.revision_model, PromptConfig())
     reviser = HFGenerator.from_pretrained(cfg.revision_model, fmt, batch_size=cfg.batch_size)
     settings = SearchSettings(cfg.temperature, cfg.top_p, max_new_tokens=cfg.max_new_tokens)
@@ -212,8 +215,6 @@ def main(argv: list[str] | None = None) -> dict:
                 for level in sorted(set(levels), key=str)}  # fmt: skip
     stats.update(revision_model=cfg.revision_model, dataset=cfg.dataset, questions=len(questions), by_level=by_level,
                  intervals=chain_intervals(per_question), per_question=per_question)  # fmt: skip
-    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.revision_model) / "report"
-    out.mkdir(parents=True, exist_ok=True)
     title = f"Revision chains of {cfg.revision_model} ({len(questions)} questions x {cfg.chains} chains)"
     (out / "report.json").write_text(json.dumps(stats, indent=2))
     (out / "report.md").write_text(report_markdown(stats, title))

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from data.tasks import TaskConfig
 from eval.plots import plot_report
 from eval.scaling_analysis import AnalysisSettings, analyse
@@ -38,7 +39,7 @@ from search.strategies.compute_optimal import ComputeOptimalSchedule, ScheduleEn
 
 
 @dataclass
-class EvalConfig(RuntimeConfig, TaskConfig):
+class EvalConfig(RuntimeConfig, TaskConfig, OutputGuard):
     """The runtime's settings (`search.settings.RuntimeConfig`), where the questions come from
     (`data.tasks.TaskConfig`) and what the evaluation adds."""
 
@@ -100,8 +101,7 @@ def schedule_file(cfg: EvalConfig, report: dict) -> ComputeOptimalSchedule:
 @cli
 def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_report_dir(cfg.output_dir, "eval.scaling", cfg.overwrite_output_dir)
     cfg.dataset = write_questions(cfg)
     splits = {"test": cfg.dataset}
     if cfg.validation_dataset:

@@ -15,16 +15,18 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from core.checkpoints import check_model_path
 from core.config import cli, parse_config
+from core.outputs import OutputGuard, claim_report_dir
 from data.arith import ArithTask, first_per_level
 from data.arith_oracle import ArithOracleVerifier
 from search.grading import answers_match
 from search.runtime import Runtime
-from search.strategies.strategy import SearchSettings, StrategySpec
+from search.strategies.strategy import SearchSettings, StrategySpec, parse_budgets
 
 
 @dataclass
-class VerifierGapConfig:
+class VerifierGapConfig(OutputGuard):
     policy: str = "outputs/arith-tiny/policy"  # the policy checkpoint: a local folder or a Hub id
     verifier: str = "outputs/arith-tiny/prm"  # the PRM (or ORM) checkpoint that scores steps
     per_level: int = 10  # test questions per number of operations
@@ -32,7 +34,17 @@ class VerifierGapConfig:
     budgets: str = "4,16"  # comma-separated budgets N
     max_new_tokens: int = 160  # the most tokens one whole solution may have (longer ones are cut off and counted)
     seed: int = 0  # the seed every sample derives from
-    output_dir: str | None = None  # default: <verifier>/verifier_gap.{json,md}
+    output_dir: str | None = None  # default: <verifier>/verifier_gap (report.json, report.md)
+
+    def __post_init__(self) -> None:
+        if self.per_level < 1 or self.max_new_tokens < 1:
+            raise ValueError("per_level and max_new_tokens must be >= 1")
+        for budget in parse_budgets(self.budgets):  # every pair checked before any model loads
+            for spec in self.specs():
+                spec.width(budget)
+
+    def specs(self) -> list[StrategySpec]:
+        return [StrategySpec.parse(s) for s in self.strategies.split(",")]
 
 
 CONFIG_TYPES = (VerifierGapConfig,)
@@ -43,8 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
     (cfg,) = parse_config(CONFIG_TYPES, argv)
     task = ArithTask.load(cfg.policy)
     chosen = first_per_level(task.splits(0).test, cfg.per_level)
-    specs = [StrategySpec.parse(s) for s in cfg.strategies.split(",")]
-    budgets = [int(b) for b in cfg.budgets.split(",")]
+    specs, budgets = cfg.specs(), parse_budgets(cfg.budgets)
+    check_model_path(cfg.verifier, "verifier checkpoint")
+    out = claim_report_dir(cfg.output_dir or Path(cfg.verifier) / "verifier_gap", "eval.verifier_gap",
+                           cfg.overwrite_output_dir)  # fmt: skip
     runtime = Runtime.load(cfg.policy, cfg.verifier)
     settings = SearchSettings(max_new_tokens=cfg.max_new_tokens, aggregation=runtime.settings.aggregation)
     verifiers = {"trained PRM": runtime.verifier, "ground truth": ArithOracleVerifier(chosen, runtime.format)}
@@ -68,10 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     for key, row in accuracy.items():
         lines.append(f"| {key} | {row['trained PRM']:.3f} | {_num(row.get('ground truth'))} |")
-    out = Path(cfg.output_dir) if cfg.output_dir else Path(cfg.verifier) / "verifier_gap"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return report
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import UserError, cli, parse_config
+from search.questions import question_problem
 from search.settings import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig
 
 if TYPE_CHECKING:  # the runtime loads torch: imported after the command line is parsed
@@ -39,8 +40,9 @@ class SolveConfig(RuntimeConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.question.strip():
-            raise ValueError("--question is required")
+        why = question_problem(self.question if self.question.strip() else None)
+        if why is not None:
+            raise ValueError(f"--question: {why}")
         if self.strategy != COMPUTE_OPTIMAL:
             self.spec(self.strategy).width(self.budget)  # an impossible pair is refused before any weights load
         elif not self.compute_optimal:

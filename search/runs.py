@@ -21,33 +21,45 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from core.config import UserError
-from core.identity import check_identity, fingerprint, fingerprint_file, writer_lock
+from core.identity import check_identity, fingerprint, fingerprint_file, identity_settings, writer_lock
 from core.jsonl import cut_torn_tail, read_jsonl
+from core.outputs import claim_report_dir, mark_output_dir
 from core.stats import Ratio, interval
 from search.grading import answers_match
-from search.questions import Question, load_questions
+from search.prompting import resolve_format, stored_format
+from search.questions import Question, read_questions
 from search.runtime import Runtime
 from search.settings import COMPUTE_OPTIMAL, RunConfig, RuntimeConfig
 from search.strategies.compute_optimal import ComputeOptimalSchedule
-from search.strategies.strategy import SearchResult, StrategySpec
+from search.strategies.strategy import SearchResult, StrategySpec, parse_budgets
 from search.verifiers.settings import VerifierSettings
 
-# settings that decide how fast or which rows, not what a row holds
-NOT_IDENTITY = ("output_dir", "limit", "chunk_size", "batch_size", "device", "strategies", "budgets", "max_generations")
+# settings that decide how fast or which rows, not what a row holds (nor where the folder is)
+NOT_IDENTITY = ("output_dir", "overwrite_output_dir", "limit", "chunk_size", "batch_size", "device", "strategies",
+                "budgets", "max_generations")  # fmt: skip
 
 
 def run_identity(cfg: RuntimeConfig, dataset: str, skip: tuple[str, ...] = NOT_IDENTITY) -> dict:
-    """What a results folder's rows depend on: settings, the questions file and the checkpoints' weights.
-    Verifier settings at their defaults, and backend settings that do not decide what is sampled, are left out:
-    folders written before they existed stay resumable."""
+    """What a results folder's rows depend on: settings (local paths resolved), the step format, the questions
+    file and the checkpoints' weights. Verifier settings at their defaults, and backend settings that do not
+    decide what is sampled, are left out: folders written before they existed stay resumable."""
     defaults = {f.name for f in fields(VerifierSettings) if getattr(cfg, f.name) == f.default}
     defaults |= set(cfg.not_identity())
-    settings = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in (*skip, *defaults)}
+    settings = identity_settings({f.name: getattr(cfg, f.name) for f in fields(cfg)}, (*skip, *defaults))
+    settings["step_format"] = format_identity(cfg)
     paths = {"policy": cfg.policy, "verifier": None if cfg.verifier.lower() == "none" else cfg.verifier,
              "revision_model": cfg.revision_model, "revision_verifier": cfg.revision_verifier}  # fmt: skip
     files = {"dataset": dataset, "compute_optimal": cfg.compute_optimal}
     return {"settings": settings, "checkpoints": {k: fingerprint(v) for k, v in paths.items()},
             "files": {k: fingerprint_file(v) for k, v in files.items()}}  # fmt: skip
+
+
+def format_identity(cfg: RuntimeConfig) -> dict | None:
+    """The step format as an identity records it: None for the policy's own (its fingerprint covers it, whether
+    `step_format` names it or not), else the content of the format it is prompted in."""
+    if cfg.step_format is None or stored_format(cfg.policy) is not None:
+        return None
+    return resolve_format(cfg.policy, cfg).to_dict()
 
 
 def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult) -> dict:
@@ -56,9 +68,7 @@ def accounting_record(runtime: Runtime, spec: StrategySpec, result: SearchResult
 
 
 def load_schedule(cfg: RuntimeConfig) -> ComputeOptimalSchedule:
-    """The compute-optimal schedule the strategy `compute_optimal` follows."""
-    if not cfg.compute_optimal:
-        raise UserError(f"strategy {COMPUTE_OPTIMAL} needs --compute_optimal (the schedule file make eval writes)")
+    """The compute-optimal schedule the strategy `compute_optimal` follows (the configs require the file)."""
     return ComputeOptimalSchedule.load(cfg.compute_optimal)
 
 
@@ -83,12 +93,17 @@ def run_config(cfg: RunConfig) -> Path:
     """`run` on a parsed config: writes and returns the output folder."""
     if not cfg.dataset:
         raise UserError("--dataset is required (a JSONL file of question/answer objects)")
-    questions = load_questions(cfg.dataset)[: cfg.limit]
+    questions, skipped_rows = read_questions(cfg.dataset)
+    if not questions:
+        raise UserError(f"{cfg.dataset}: no questions (skipped: {dict(skipped_rows)})")
+    questions = questions[: cfg.limit]
     names = [name.strip() for name in cfg.strategies.split(",")]
     schedule = load_schedule(cfg) if COMPUTE_OPTIMAL in names else None
     specs = list({str(s): s for s in map(cfg.spec, [n for n in names if n != COMPUTE_OPTIMAL])}.values())
-    budgets = _budgets(cfg.budgets)
+    budgets = parse_budgets(cfg.budgets)
+    out = claim_report_dir(cfg.output_dir, "search.run", cfg.overwrite_output_dir, write=False)
     runtime = cfg.load()
+    mark_output_dir(out, "search.run")
     runnable, skipped = [], []
     for spec in specs:
         for budget in budgets:
@@ -99,11 +114,10 @@ def run_config(cfg: RunConfig) -> Path:
                 runnable.append((spec, budget))
             except ValueError as err:
                 skipped.append({"strategy": str(spec), "budget": budget, "why": str(err)})
-    out = Path(cfg.output_dir)
     with writer_lock(out):
         check_identity(out / "run.json", run_identity(cfg, cfg.dataset))
         results = _write_results(cfg, runtime, questions, runnable, budgets, schedule, out)
-    summary = summarize(results, {q.id for q in questions}, skipped)
+    summary = {**summarize(results, {q.id for q in questions}, skipped), "skipped_rows": dict(skipped_rows)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
     print((out / "summary.md").read_text())
@@ -158,16 +172,6 @@ def _compute_optimal_rows(
         rows.append({**result_row(runtime, question, spec, budget, result), "strategy": COMPUTE_OPTIMAL,
                      "chosen": str(spec)})  # fmt: skip
     return rows
-
-
-def _budgets(text: str) -> list[int]:
-    try:
-        budgets = sorted({int(b) for b in text.split(",")})
-    except ValueError:
-        raise UserError(f"--budgets must be comma-separated integers, got {text!r}") from None
-    if budgets[0] < 1:
-        raise UserError(f"budgets must be >= 1, got {budgets[0]}")
-    return budgets
 
 
 def _done_keys(path: Path) -> set[tuple[str, str, int]]:
@@ -232,4 +236,7 @@ def summary_markdown(summary: dict) -> str:
     if summary["skipped"]:
         lines += ["", "Skipped (impossible at that budget):"]
         lines += [f"- {s['strategy']} at budget {s['budget']}: {s['why']}" for s in summary["skipped"]]
+    if summary.get("skipped_rows"):
+        lines += ["", "Rows of the questions file skipped:"]
+        lines += [f"- {why}: {n}" for why, n in summary["skipped_rows"].items()]
     return "\n".join(lines) + "\n"

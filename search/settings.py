@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.config import UserError
+from core.outputs import OutputGuard
 from search.generation.generator import check_sampling
-from search.generation.settings import BackendConfig
+from search.generation.settings import BackendConfig, check_device
 from search.prompting import PromptConfig
-from search.strategies.strategy import SearchSettings, StrategySpec
+from search.strategies.strategy import SearchSettings, StrategySpec, parse_budgets
 from search.verifiers.settings import VerifierSettings
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
         VerifierSettings.__post_init__(self)
         BackendConfig.__post_init__(self)
         check_sampling(self.temperature, self.top_p, self.max_new_tokens, self.batch_size)
+        check_device(self.device)
         self.search_settings()  # every value checked before any model loads
 
     def search_settings(self) -> SearchSettings:
@@ -80,7 +82,7 @@ class RuntimeConfig(PromptConfig, VerifierSettings, BackendConfig):
 
 
 @dataclass
-class RunConfig(RuntimeConfig):
+class RunConfig(RuntimeConfig, OutputGuard):
     dataset: str = ""  # JSONL: question, answer, optional id and level
     strategies: str = "best_of_n,best_of_n:select=majority,beam,lookahead,dvts"  # strategy specs, comma-separated
     budgets: str = "1,4,16"  # comma-separated budgets N
@@ -95,3 +97,9 @@ class RunConfig(RuntimeConfig):
             raise ValueError("limit (or null: all) and chunk_size must be >= 1")
         if self.max_generations is not None and self.max_generations < 1:
             raise ValueError("max_generations must be >= 1 (or null: no cap)")
+        parse_budgets(self.budgets)
+        for name in self.strategies.split(","):  # a bad spec is refused before anything loads, --dry-run included
+            if name.strip() != COMPUTE_OPTIMAL:
+                self.spec(name)
+            elif not self.compute_optimal:
+                raise ValueError(f"strategy {COMPUTE_OPTIMAL} needs --compute_optimal (the schedule make eval writes)")

@@ -20,7 +20,7 @@ def test_questions_jsonl_with_our_fields_and_math500_fields(tmp_path):
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        (['{"question": "1+1"}'], "q.jsonl:1: missing or empty 'answer'"),
+        (['{"question": "1+1"}'], r"no questions \(skipped: \{'no gold answer': 1\}\)"),  # a bad row is counted
         (['{"question": "1+1", "answer": "2"}', "not json"], "q.jsonl:2: not a JSON object"),
         (['{"id": 1, "question": "a", "answer": "1"}', '{"id": 1, "question": "b", "answer": "2"}'], "duplicate id"),
         ([], "no questions"),

@@ -38,7 +38,8 @@ from core.checkpoints import (
     load_tokenizer,
 )
 from core.config import UserError, cli, parse_config
-from core.identity import claim_output_dir, write_checksums
+from core.identity import write_checksums
+from core.outputs import claim_output_dir
 from search.step_format import StepFormat
 from search.verifiers.adapters import SEPARATOR_KEY
 from search.verifiers.layouts import encode_in_layout

@@ -23,12 +23,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from core.config import UserError, cli, parse_config
 from core.identity import write_checksums
+from core.outputs import OutputGuard, claim_output_dir, mark_output_dir
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class GGUFConfig:
+class GGUFConfig(OutputGuard):
     gguf: str | None = None  # a .gguf file
     package: str | None = None  # an installed package holding one .gguf file
     output_dir: str = ""  # where the plain checkpoint goes
@@ -82,9 +83,10 @@ def main(argv: list[str] | None = None) -> Path:
     (cfg,) = parse_config([GGUFConfig], argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(cfg.output_dir)
-    if (out / "config.json").exists():
-        raise UserError(f"{out} already holds a checkpoint: delete it or choose another output_dir")
-    return convert(find_gguf(cfg), out)
+    claim_output_dir(out, "training.gguf", cfg.overwrite_output_dir, write=False)  # marked once converted
+    converted = convert(find_gguf(cfg), out)
+    mark_output_dir(out, "training.gguf")
+    return converted
 
 
 if __name__ == "__main__":

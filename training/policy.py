@@ -16,15 +16,14 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transformers import TrainingArguments
-
 from core.cards import write_model_card
 from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
 from core.config import cli, parse_config
+from core.outputs import OutputGuard
 from data.arith import ArithConfig, ArithTask
 from search.step_format import get_format
 from training.distributed import end_distributed
-from training.entry import OutputGuard, prepare_training
+from training.entry import TrainingConfig, prepare_training
 from training.sft import build_sft_dataset, run_sft
 from training.tiny import TinyModelConfig, build_char_tokenizer, build_tiny_model
 
@@ -53,6 +52,8 @@ class PolicyConfig(OutputGuard):
         self.task()
         if min(self.train_per_level, self.validation_per_level, self.test_per_level) < 0 or self.train_per_level == 0:
             raise ValueError("train_per_level must be > 0 and held-out counts >= 0")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be >= 8, got {self.max_length}")
 
     def task(self) -> ArithTask:
         config = ArithConfig(self.min_ops, self.max_ops, self.operand_digits, self.max_value)
@@ -71,10 +72,10 @@ def load_model_and_tokenizer(cfg: PolicyConfig, size: TinyModelConfig, seed: int
     return load_policy(path), tokenizer
 
 
-CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingArguments)
+CONFIG_TYPES = (PolicyConfig, TinyModelConfig, TrainingConfig)
 
 
-def train_policy(cfg: PolicyConfig, size: TinyModelConfig, args: TrainingArguments) -> Path:
+def train_policy(cfg: PolicyConfig, size: TinyModelConfig, args: TrainingConfig) -> Path:
     """SFT of the policy on reference solutions (module docstring); returns the checkpoint folder."""
     prepare_training(cfg, args, "training.policy")
     task = cfg.task()

@@ -40,12 +40,12 @@ from transformers import (
     EarlyStoppingCallback,
     IntervalStrategy,
     Trainer,
-    TrainingArguments,
 )
 
 from core.checkpoints import check_model_path, load_model, load_tokenizer, stamp
 from core.config import UserError, cli, parse_config
 from core.identity import write_checksums
+from core.outputs import OutputGuard
 from data.shards import dataset_format
 from data.stepwise import is_rendered, load_stepwise, render_rows, rendering_note
 from search.step_format import StepFormat, get_format
@@ -53,7 +53,7 @@ from search.verifiers.aggregation import check_aggregation
 from search.verifiers.layouts import LAYOUTS
 from search.verifiers.verifier import HEADS
 from training.distributed import end_distributed, fix_cpu_deepspeed_state
-from training.entry import OutputGuard, prepare_training
+from training.entry import TrainingConfig, prepare_training
 from training.likelihood_prm import train_likelihood_head
 from training.prm_card import write_prm_card
 from training.prm_data import tokenize_rows
@@ -96,9 +96,13 @@ class PRMConfig(OutputGuard):
             raise ValueError("an ORM scores the last step only: aggregation must be 'last'")
         if self.max_length < 8:
             raise ValueError("max_length must be >= 8")
+        if self.lora_r < 1 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_r must be >= 1, lora_alpha > 0 and lora_dropout in [0, 1)")
+        if self.early_stopping_patience < 0:
+            raise ValueError("early_stopping_patience must be >= 0 (0: off)")
 
 
-CONFIG_TYPES = (PRMConfig, TrainingArguments)
+CONFIG_TYPES = (PRMConfig, TrainingConfig)
 
 
 def load_splits(cfg: PRMConfig) -> tuple[DatasetDict, StepFormat, dict[str, int] | None]:
@@ -131,16 +135,16 @@ def load_backbone(cfg: PRMConfig):
     return model, tokenizer
 
 
-# TrainingArguments the likelihood head's fit (four numbers, closed form on the main process) never uses
+# Training arguments the likelihood head's fit (four numbers, closed form on the main process) never uses
 IGNORED_BY_LIKELIHOOD = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
                          "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type",
                          "deepspeed", "fsdp")  # fmt: skip
 
 
-def refuse_training_settings(args: TrainingArguments) -> None:
+def refuse_training_settings(args: TrainingConfig) -> None:
     """The likelihood head trains nothing across processes and uses no optimiser: a distributed launch or an
     optimiser setting given to it is an error that says so (fine-tune with `head: linear` instead)."""
-    defaults = TrainingArguments(output_dir=args.output_dir)
+    defaults = TrainingConfig(output_dir=args.output_dir)
     given = [k for k in IGNORED_BY_LIKELIHOOD if getattr(args, k) != getattr(defaults, k)]
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if processes > 1 or given:
@@ -186,7 +190,7 @@ def write_rank_record(trainer: Trainer, out: Path) -> None:
     (out / "ranks" / f"rank{state.process_index}.json").write_text(json.dumps(record))
 
 
-def train_prm(cfg: PRMConfig, args: TrainingArguments) -> Path:
+def train_prm(cfg: PRMConfig, args: TrainingConfig) -> Path:
     """A PRM or ORM on stepwise data (module docstring); returns the checkpoint folder."""
     prepare_training(cfg, args, "training.prm")
     fix_cpu_deepspeed_state(args)

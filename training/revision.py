@@ -29,16 +29,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from datasets import DatasetDict, load_from_disk
-from transformers import TrainingArguments
 
 from core.cards import write_model_card
 from core.checkpoints import check_model_path, load_policy, load_tokenizer, stamp
 from core.config import UserError, cli, parse_config
+from core.outputs import OutputGuard
 from data.arith import ArithTask
 from data.shards import dataset_format
 from search.step_format import StepFormat
 from training.distributed import end_distributed
-from training.entry import OutputGuard, prepare_training
+from training.entry import TrainingConfig, prepare_training
 from training.sft import build_sft_dataset, run_sft
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class RevisionConfig(OutputGuard):
             raise ValueError("max_length must be >= 8 and replay_per_level >= 0")
 
 
-CONFIG_TYPES = (RevisionConfig, TrainingArguments)
+CONFIG_TYPES = (RevisionConfig, TrainingConfig)
 
 
 def load_rows(path: str) -> DatasetDict:
@@ -81,7 +81,7 @@ def examples(rows, fmt: StepFormat, split: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def train_revision(cfg: RevisionConfig, args: TrainingArguments) -> Path:
+def train_revision(cfg: RevisionConfig, args: TrainingConfig) -> Path:
     """The revision model by SFT on revision trajectories (module docstring); returns the checkpoint folder."""
     prepare_training(cfg, args, "training.revision")
     policy = check_model_path(cfg.model_name_or_path, "model_name_or_path")
@@ -101,11 +101,8 @@ def train_revision(cfg: RevisionConfig, args: TrainingArguments) -> Path:
     if cfg.replay_per_level:  # fresh arith questions, may repeat
         replay = ArithTask.load(policy).splits(cfg.replay_per_level, train_stream="revision-replay").train
         replayed = [(fmt.revision_prompt(q.text, []), q.reference_steps()) for q in replay]
-    try:
-        train = build_sft_dataset(tokenizer, fmt, examples(data["train"], fmt, "train") + replayed, limit, "train")
-        val = build_sft_dataset(tokenizer, fmt, examples(data["validation"], fmt, "validation"), limit, "validation")
-    except ValueError as err:
-        raise UserError(str(err)) from None
+    train = build_sft_dataset(tokenizer, fmt, examples(data["train"], fmt, "train") + replayed, limit, "train")
+    val = build_sft_dataset(tokenizer, fmt, examples(data["validation"], fmt, "validation"), limit, "validation")
     trainer, metrics = run_sft(model, tokenizer, args, train, val)
     out = Path(args.output_dir)
     if trainer.is_world_process_zero():

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from transformers import Trainer, TrainingArguments
 
+from core.config import UserError
 from core.identity import write_checksums
 from search.step_format import StepFormat
 from training.collate import RightPadCollator
@@ -44,7 +45,7 @@ def build_sft_dataset(
             "%s: dropped %d of %d examples longer than %d tokens", name, dropped, dropped + len(rows), max_length
         )
     if not rows:
-        raise ValueError(f"{name}: no example fits in {max_length} tokens")
+        raise UserError(f"{name}: no example fits in max_length {max_length} tokens" if dropped else f"{name}: empty")
     return Dataset.from_list(rows)
 
 

@@ -49,6 +49,15 @@ class TinyModelConfig:
     intermediate_size: int = 512  # MLP width
     max_position_embeddings: int = 256  # the context length
 
+    def __post_init__(self) -> None:
+        for name in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_attention_heads "
+                             f"{self.num_attention_heads}")  # fmt: skip
+
 
 def build_tiny_model(size: TinyModelConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> LlamaForCausalLM:
     """A randomly initialised Llama causal LM matching the tokenizer's special tokens."""

@@ -26,7 +26,7 @@ class SamplingParams:
     stop_at: StopAt = "solution"  # "step": stop after the next step separator
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
+        if not self.temperature >= 0:  # NaN fails this test, not `< 0`
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")

@@ -33,6 +33,7 @@ from core.checkpoints import check_model_path, load_policy, load_tokenizer
 from search.generation.cached_forward import batch_cache, row_state
 from search.generation.generator import Generation, SamplingParams, generation_seeds
 from search.generation.prefix_cache import ReusesPrefixes, Start
+from search.generation.settings import torch_device
 from search.step_format import StepFormat
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,7 @@ class HFGenerator(ReusesPrefixes):
         path = check_model_path(path, "policy checkpoint")
         tokenizer = load_tokenizer(path)
         model = load_policy(path)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model.to(device), tokenizer, step_format, batch_size)
+        return cls(model.to(torch_device(device)), tokenizer, step_format, batch_size)
 
     @torch.inference_mode()
     def generate(
@@ -146,8 +146,8 @@ class HFGenerator(ReusesPrefixes):
         results: list[list[Generation | None]] = [[None] * n for _ in prompts]
         context = self.context_length
         too_long = {i for i, ids in enumerate(encoded) if context is not None and len(ids) >= context}
-        for i in too_long:  # no room to generate: cut off at once, as a length stop (counted by every caller)
-            results[i] = [Generation("", len(encoded[i]), 0, "length") for _ in range(n)]
+        for i in too_long:  # no room to generate: cut off at once, as a length stop (counted by every caller); the
+            results[i] = [Generation("", 0, 0, "length") for _ in range(n)]  # prompt never ran: no tokens charged
         if too_long:
             log.warning("%d prompts fill the model's context of %d tokens: cut off without generating", len(too_long),
                         context)  # fmt: skip

@@ -11,11 +11,35 @@ load_generator` builds the generator for a checkpoint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from core.config import UserError
+
 BACKENDS = ("hf", "vllm")
 SPEED_ONLY = ("server_urls", "request_timeout", "max_retries", "concurrency")  # how fast, not what is sampled
+DEVICES = re.compile(r"cpu|mps|cuda(:\d+)?")
+
+
+def check_device(device: str | None) -> None:
+    """Raise ValueError for a device string torch does not know here (None: the default)."""
+    if device is not None and not DEVICES.fullmatch(device):
+        raise ValueError(f"device must be cpu, cuda, cuda:N or mps (or null: cuda when there is one), got {device!r}")
+
+
+def torch_device(device: str | None) -> str:
+    """The device to load a model on: `device`, or cuda when there is one, else cpu; a GPU asked for on a machine
+    without one is a user error."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device}: no CUDA GPU is available here (use --device cpu)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device mps: no Apple GPU is available here (use --device cpu)")
+    return device
 
 
 @dataclass

@@ -39,10 +39,10 @@ class ServerPool:
         self.executor = ThreadPoolExecutor(max_workers=concurrency * len(self.urls), thread_name_prefix="vllm")
         self.local = threading.local()  # per thread: base URL -> its open connection
 
-    def request(self, home: int, path: str, body: dict | None = None) -> Any:
-        """The JSON answer to GET `path` (POST `body` if given) from server `home`, or on a curable failure
+    def request(self, home: int, path: str, body: dict | None = None) -> dict:
+        """The JSON object answering GET `path` (POST `body` if given) from server `home`, or on a curable failure
         from the next servers in turn; a `ServerError` once `retries` more tries failed, or at once for an
-        answer that another try cannot cure."""
+        answer that another try cannot cure (an error status, an answer that is not a JSON object)."""
         failure = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -54,6 +54,9 @@ class ServerPool:
                 failure = f"{url}{path}: {type(err).__name__}: {err}"
                 continue
             if status == 200:
+                if not isinstance(answer, dict):
+                    raise ServerError(f"{url}{path} answered 200 with something other than a JSON object: "
+                                      f"{' '.join(str(answer).split())[:200]}")  # fmt: skip
                 return answer
             failure = f"{url}{path} answered {status}: {error_message(answer)}"
             if status not in RETRIED_STATUS:
@@ -111,10 +114,11 @@ def _exchange(connection: http.client.HTTPConnection, path: str, body: dict | No
 
 
 def _json(raw: bytes) -> Any:
+    """The JSON value of an answer's body; a body that is not JSON as (the start of) its text, in brackets."""
     try:
         return json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return raw[:200].decode(errors="replace")
+        return f"<not JSON: {raw[:200].decode(errors='replace')}>"
 
 
 def error_message(answer: Any) -> str:

@@ -87,7 +87,9 @@ def to_generation(answer: Any, prompt_tokens: int, separator: str | None) -> Gen
         text, finish, usage = choice["text"], choice["finish_reason"], answer["usage"]
         generated = int(usage["completion_tokens"])
         cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    except (KeyError, TypeError, ValueError) as err:
+        if not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}")
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ServerError(f"not a completion answer ({type(err).__name__}: {err}): {str(answer)[:200]}") from None
     if finish not in ("stop", "length"):
         raise ServerError(f"the server ended a request with finish_reason {finish!r}")
@@ -143,7 +145,8 @@ class VLLMGenerator:
         urls, names, contexts, listed = [], [], [], []
         for url in backend.urls():
             server = ServerPool([url], *settings, 1, backoff)
-            cards = [c for c in (server.request(0, "/v1/models") or {}).get("data", []) if isinstance(c, dict)]
+            listed_cards = server.request(0, "/v1/models").get("data")
+            cards = [c for c in listed_cards if isinstance(c, dict)] if isinstance(listed_cards, list) else []
             listed += [f"{url}: {c.get('id')}" for c in cards]
             for card in cards:
                 if serves(card, path):
@@ -179,8 +182,8 @@ class VLLMGenerator:
         for i, prompt in enumerate(prompts):
             ids = self.format.tokenize(self.tokenizer, prompt)
             room = self.context_length - len(ids)
-            if room < 1:  # no room to generate: cut off at once, as in the HF backend
-                results[i] = [Generation("", len(ids), 0, "length") for _ in range(n)]
+            if room < 1:  # no room to generate: cut off at once, as in the HF backend (no request: no tokens charged)
+                results[i] = [Generation("", 0, 0, "length") for _ in range(n)]
                 continue
             home = stable_seed("vllm-server", affinity_key(self.format, prompt)) % len(self.names)
             for j in range(n):
@@ -202,7 +205,7 @@ def check_tokenizer(server: ServerPool, name: str, tokenizer: Any, fmt: StepForm
     probe = fmt.render("1+2", ["1+2=3", fmt.answer_step("3")])
     answer = server.request(0, "/tokenize", {"model": name, "prompt": probe, "add_special_tokens": False})
     mine = tokenizer(probe, add_special_tokens=False)["input_ids"]
-    if (answer or {}).get("tokens") != mine:
+    if answer.get("tokens") != mine:
         raise ServerError(f"{server.urls[0]} serves {name} with another tokenizer than the checkpoint's here")
 
 

@@ -14,12 +14,14 @@ request. The probe's cost is part of the question's accounting.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import UserError
+from core.config import MAX_GENERATIONS, UserError
 from search.generation.generator import stable_seed
+from search.strategies.strategy import StrategySpec
 
 FORMAT = "compute-optimal-schedule/1"
 
@@ -71,6 +73,8 @@ class ComputeOptimalSchedule:
 
     @classmethod
     def load(cls, path: str | Path) -> ComputeOptimalSchedule:
+        """The schedule of a file `make eval` wrote; a file that is not one, or a choice that is impossible or spends
+        more generations than its budget key, is a one-line error."""
         path = Path(path)
         if not path.is_file():
             raise UserError(f"compute-optimal schedule file not found: {path} (written by make eval)")
@@ -79,13 +83,39 @@ class ComputeOptimalSchedule:
             if record.get("format") != FORMAT:
                 raise ValueError(f"format is {record.get('format')!r}, expected {FORMAT!r}")
             choices = {
-                int(b): {int(g): ScheduleEntry(str(c["strategy"]), int(c["budget"])) for g, c in by.items()}
+                int(b): {int(g): ScheduleEntry(str(c["strategy"]), _count(c["budget"])) for g, c in by.items()}
                 for b, by in record["choices"].items()
             }
-            schedule = cls(int(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
+            schedule = cls(_count(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise UserError(f"{path}: not a compute-optimal schedule file ({err})") from None
-        missing = sorted(set(range(len(schedule.bin_edges) + 1)) - set(choices))
-        if missing or schedule.probe_samples < 1:
-            raise UserError(f"{path}: bins {missing} have no choices or probe_samples < 1")
+        try:
+            schedule.check()
+        except ValueError as err:
+            raise UserError(f"{path}: {err}") from None
         return schedule
+
+    def check(self) -> None:
+        """Raise ValueError unless every bin has choices, the edges are finite and sorted, and every choice runs
+        within its budget key (lookahead spends N*(k+1)) and `MAX_GENERATIONS`."""
+        missing = sorted(set(range(len(self.bin_edges) + 1)) - set(self.choices))
+        if missing or not 1 <= self.probe_samples <= MAX_GENERATIONS:
+            raise ValueError(f"bins {missing} have no choices or probe_samples is outside 1..{MAX_GENERATIONS}")
+        if not all(math.isfinite(e) for e in self.bin_edges) or self.bin_edges != sorted(self.bin_edges):
+            raise ValueError(f"bin_edges must be finite and ascending, got {self.bin_edges}")
+        for b, by_budget in self.choices.items():
+            if not by_budget:
+                raise ValueError(f"bin {b} has no choices")
+            for generations, entry in by_budget.items():
+                spec = StrategySpec.parse(entry.strategy)
+                spec.width(entry.budget)
+                if not 1 <= generations <= MAX_GENERATIONS or spec.generations(entry.budget) > generations:
+                    raise ValueError(f"bin {b}: the choice at {generations} generations ({spec} at N={entry.budget}) "
+                                     f"spends {spec.generations(entry.budget)}, more than its budget")  # fmt: skip
+
+
+def _count(value: object) -> int:
+    """A JSON integer (not a boolean, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value

@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from core.config import MAX_GENERATIONS
 from search.grading import group_equivalent
 from search.strategies.accounting import Accounting
 from search.strategies.selection import SELECTIONS
@@ -101,9 +102,13 @@ class StrategySpec:
             raise ValueError(f"{self}: revision chain length l must be >= 1 or 'all', got {self.length}")
 
     def width(self, budget: int) -> int:
-        """The beam width M at budget N (1 without beams); raises ValueError if the pair is impossible."""
+        """The beam width M at budget N (1 without beams); raises ValueError if the pair is impossible or spends
+        more than `MAX_GENERATIONS`."""
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget}")
+        if self.generations(budget) > MAX_GENERATIONS:
+            raise ValueError(f"{self} at N={budget} spends {self.generations(budget)} generations per question, over "
+                             f"MAX_GENERATIONS ({MAX_GENERATIONS})")  # fmt: skip
         if self.name == "revision" and budget % self.chain_length(budget):
             raise ValueError(f"{self}: budget N={budget} is not a multiple of the chain length L={self.length}")
         if self.name not in NEEDS_WIDTH:
@@ -134,6 +139,17 @@ class StrategySpec:
         if self.name == "revision":
             return f"revision:l={self.length}:select={self.select}"
         return f"{self.name}:m={self.m}"
+
+
+def parse_budgets(text: str) -> list[int]:
+    """Comma-separated budgets N, sorted and distinct; each must be in 1..MAX_GENERATIONS (ValueError otherwise)."""
+    try:
+        budgets = sorted({int(b) for b in text.split(",")})
+    except ValueError:
+        raise ValueError(f"budgets must be comma-separated integers, got {text!r}") from None
+    if budgets[0] < 1 or budgets[-1] > MAX_GENERATIONS:
+        raise ValueError(f"budgets must be >= 1 and <= {MAX_GENERATIONS} (MAX_GENERATIONS), got {text!r}")
+    return budgets
 
 
 def _int(text: str, what: str) -> int:

@@ -27,6 +27,7 @@ from core.checkpoints import REWARD_MODEL_KEY, Metadata, check_model_path, load_
 from core.config import UserError
 from search.generation.cached_forward import token_values
 from search.generation.prefix_cache import ReusesPrefixes
+from search.generation.settings import torch_device
 from search.step_format import StepFormat, check_compatible
 from search.verifiers.adapters import AdapterVerifier, detect_kind, load_adapter
 from search.verifiers.layouts import LAYOUTS, encode_in_layout
@@ -76,7 +77,7 @@ def load_verifier(
     path = check_model_path(str(path), "verifier checkpoint")
     config = load_config(path, "verifier checkpoint")
     kind = detect_kind(config, path, settings or VerifierSettings())
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch_device(device)
     if kind != "native":
         return load_adapter(path, kind, config, step_format, settings or VerifierSettings(), batch_size, device)
     try:
