@@ -47,11 +47,14 @@ PRM_STEPS = ["--per_device_train_batch_size", "8", "--max_steps", "6", "--eval_s
 
 
 def train_prm(policy: Path, data: Path, out: Path, *extra: str) -> Path:
-    """A few PRM training steps on the tiny PRM data (the recipe, with test-sized settings)."""
+    """A few PRM training steps on the tiny PRM data (the recipe, with test-sized settings); with `--head
+    likelihood` the likelihood-head recipe, which takes no optimiser settings."""
     from training import prm
 
-    args = ["--config", str(ROOT / "recipes/arith-tiny/prm_linear.yaml"), "--model_name_or_path", str(policy),
-            "--dataset", str(data / "dataset"), "--output_dir", str(out), *PRM_STEPS, *extra]  # fmt: skip
+    likelihood = "likelihood" in extra
+    recipe, steps = ("prm.yaml", []) if likelihood else ("prm_linear.yaml", PRM_STEPS)
+    args = ["--config", str(ROOT / "recipes/arith-tiny" / recipe), "--model_name_or_path", str(policy),
+            "--dataset", str(data / "dataset"), "--output_dir", str(out), *steps, *extra]  # fmt: skip
     return prm.main(args)
 
 

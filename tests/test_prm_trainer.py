@@ -226,7 +226,7 @@ def test_likelihood_head_fits_four_numbers_on_the_policys_step_likelihoods(tiny_
     assert card.startswith("---\n") and "base_model:" in card and "likelihood_head" in card
 
 
-@pytest.mark.parametrize("flags", [["--learning_rate", "1e-3"], ["--num_train_epochs", "3"]])
+@pytest.mark.parametrize("flags", [["--learning_rate", "1e-3"], ["--num_train_epochs", "2"]])
 def test_the_likelihood_head_refuses_settings_it_would_ignore(flags, tiny_policy, tiny_prm_data, tmp_path, capsys):
     from training import prm
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from data import export_questions
 from eval import flops_matched, scaling
 from eval.outcomes import Outcomes
@@ -46,7 +48,8 @@ def test_eval_chooses_on_validation_and_reports_intervals(tiny_policy, tiny_prm,
         for pool, result in binning["pools"].items():
             assert set(result["compute_optimal"]) == {1, 2, 4} and result["baseline_name"] == baselines[pool]
             for g, diff in result["difference"].items():  # compute-optimal minus the baseline, paired
-                assert diff["estimate"] == result["compute_optimal"][g]["estimate"] - result["baseline"][g]["estimate"]
+                expected = result["compute_optimal"][g]["estimate"] - result["baseline"][g]["estimate"]
+                assert diff["estimate"] == pytest.approx(expected, abs=1e-5)
             chosen = {c["strategy"] for by in result["choices"].values() for c in by.values()}
             assert all(s.startswith("revision") for s in chosen) == (pool == "revisions")
     for name in ("report.md", "report.json", "accuracy_vs_budget.png", "accuracy_by_bin.png", "compute_optimal.png",

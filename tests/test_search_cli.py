@@ -65,7 +65,11 @@ def test_smaller_best_of_n_budgets_come_from_one_run(tiny_policy, tiny_prm):
     spec = StrategySpec.parse("best_of_n")
     questions = ["(2+7)*3", "4-1"]
     swept = runtime.sweep([spec], questions, [2, 4], seed=3)
-    assert swept[(str(spec), 2)] == runtime.solve(spec, questions, 2, seed=3)
+    alone = runtime.solve(spec, questions, 2, seed=3)
+    for from_sweep, from_one_run in zip(swept[(str(spec), 2)], alone, strict=True):  # the same samples and answers;
+        assert from_sweep.answer == from_one_run.answer and from_sweep.accounting == from_one_run.accounting
+        for a, b in zip(from_sweep.candidates, from_one_run.candidates, strict=True):  # scores to float rounding
+            assert a.steps == b.steps and a.step_scores == pytest.approx(b.step_scores, abs=1e-6)  # (batch shapes)
     assert [r.candidates[:2] for r in swept[(str(spec), 4)]] == [r.candidates for r in swept[(str(spec), 2)]]
 
 
