@@ -25,7 +25,7 @@ from search.strategies.accounting import Accounting
 from search.strategies.best_of_n import BestOfNSamples, sample_best_of_n
 from search.strategies.compute_optimal import ComputeOptimalSchedule, probe_seed
 from search.strategies.revisions import sample_revision_chains
-from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec, question_seeds
 from search.strategies.tree_search import Progress, tree_search
 from search.verifiers.settings import VerifierSettings
 from search.verifiers.verifier import Verifier, load_verifier
@@ -119,10 +119,10 @@ class Runtime:
         spec: StrategySpec,
         questions: Sequence[str],
         budget: int,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         progress: Progress | None = None,
     ) -> list[SearchResult]:
-        """One result per question; the same seed gives the same results."""
+        """One result per question; the same seed gives the same results (`seed`: one, or one per question)."""
         return self.sweep([spec], questions, [budget], seed, progress)[(str(spec), budget)]
 
     def sweep(
@@ -130,7 +130,7 @@ class Runtime:
         specs: Sequence[StrategySpec],
         questions: Sequence[str],
         budgets: Sequence[int],
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         progress: Progress | None = None,
     ) -> dict[tuple[str, int], list[SearchResult]]:
         """Results for every (spec, budget) pair, keyed by (str(spec), budget).
@@ -191,14 +191,17 @@ class Runtime:
                 out[i] = (spec, result)
         return out
 
-    def probe(self, schedule: ComputeOptimalSchedule, questions: Sequence[str], seed: int = 0) -> list[BestOfNSamples]:
+    def probe(
+        self, schedule: ComputeOptimalSchedule, questions: Sequence[str], seed: int | Sequence[int] = 0
+    ) -> list[BestOfNSamples]:
         """The difficulty probe of each question: `schedule.probe_samples` scored samples, drawn with the seed
-        `make eval` binned its questions with (`search.strategies.compute_optimal.probe_seed`)."""
+        `make eval` binned its questions with (`search.strategies.compute_optimal.probe_seed`; `seed`: the run's,
+        or one per question)."""
         if self.verifier is None:
             raise ValueError("the compute-optimal schedule needs the verifier to predict difficulty")
         return sample_best_of_n(
             questions, self.generator, self.verifier, self.format, self.settings, schedule.probe_samples,
-            probe_seed(seed),
+            [probe_seed(s) for s in question_seeds(seed, questions)],
         )  # fmt: skip
 
 

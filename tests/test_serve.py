@@ -203,6 +203,7 @@ def test_score_endpoint_scores_steps_in_batches(server, runtime):
 
 
 def test_concurrent_requests_share_one_batch_with_the_answers_of_one_at_a_time(paths, runtime):
+    """Three requests with their own seeds in one runtime call: each gets what it would get alone."""
     cfg = config(paths, budget=4, batch_window_ms=600_000, max_batch_questions=3)  # the batch closes at 3 questions
     questions = [QUESTION, "4-1", "5*2"]
     with serving(cfg, runtime) as (url, _, _):
@@ -210,14 +211,14 @@ def test_concurrent_requests_share_one_batch_with_the_answers_of_one_at_a_time(p
         replies = [None] * 3
 
         def ask(i):
-            replies[i] = chat(ai, questions[i], extra_body={"strategy": "beam:m=2"})
+            replies[i] = chat(ai, questions[i], seed=i, extra_body={"strategy": "beam:m=2"})
 
         threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-    alone = [runtime.solve(StrategySpec.parse("beam:m=2"), [q], 4, seed=0)[0] for q in questions]
+    alone = [runtime.solve(StrategySpec.parse("beam:m=2"), [q], 4, seed=i)[0] for i, q in enumerate(questions)]
     assert [r.model_extra["ttc"]["batched_with"] for r in replies] == [2, 2, 2]
     assert [r.choices[0].message.content for r in replies] == [ARITH.render_steps(a.solution) for a in alone]
 

@@ -1,5 +1,5 @@
-"""One batch of jobs on the runtime: every scoring in one verifier call, auto's difficulty probes in one call
-per seed, then one runtime call per (strategy, budget, seed, sampling) group.
+"""One batch of jobs on the runtime: every scoring in one verifier call, auto's difficulty probes in one call,
+then one runtime call per (strategy, budget, sampling) group (each question with its request's seed).
 
 The strategies take lists of questions and batch them (one generate and one verifier call per round of a
 tree search; one for all of best-of-N), so the rows of concurrent requests share the model's forward
@@ -75,7 +75,7 @@ class Engine:
         self._guard(searches, lambda: plans.extend(self._plan(searches)))
         groups: dict[tuple, list[_Plan]] = defaultdict(list)
         for plan in plans:
-            groups[(str(plan.spec), plan.budget, plan.job.seed, plan.job.sampling)].append(plan)
+            groups[(str(plan.spec), plan.budget, plan.job.sampling)].append(plan)
         for group in groups.values():
             self._guard([p.job for p in group], lambda group=group: self._search(group, len(live)))
 
@@ -111,21 +111,17 @@ class Engine:
             settle(job, ScoreOutcome(steps, aggregate(steps, how), read, batch))
 
     def _plan(self, jobs: list[Job]) -> list[_Plan]:
-        """Each job's strategy and budget: its own, or auto's choice (probing the auto jobs of each seed at once)."""
+        """Each job's strategy and budget: its own, or auto's choice (probing every auto job at once)."""
         plans = [_Plan(j, j.spec, j.budget) for j in jobs if j.spec is not None]
         auto = [j for j in jobs if j.spec is None]
         if auto and self.schedule is None:
             note = f"no schedule file: {self.unscheduled} at the request's budget"
             plans += [_Plan(j, self.unscheduled, j.budget, note=note) for j in auto]
             return plans
-        by_seed: dict[int, list[Job]] = defaultdict(list)
-        for job in auto:
-            by_seed[job.seed].append(job)
-        for seed, mine in by_seed.items():
-            mine = self._live(mine)
-            if mine:
-                probes = self.runtime.probe(self.schedule, [j.question for j in mine], seed)
-                plans += filter(None, (self._choose(j, p) for j, p in zip(mine, probes, strict=True)))
+        auto = self._live(auto)
+        if auto:
+            probes = self.runtime.probe(self.schedule, [j.question for j in auto], [j.seed for j in auto])
+            plans += filter(None, (self._choose(j, p) for j, p in zip(auto, probes, strict=True)))
         return plans
 
     def _choose(self, job: Job, samples) -> _Plan | None:
@@ -151,7 +147,7 @@ class Engine:
         return plan
 
     def _search(self, plans: list[_Plan], batch: int) -> None:
-        spec, budget, seed, sampling = plans[0].spec, plans[0].budget, plans[0].job.seed, plans[0].job.sampling
+        spec, budget, sampling = plans[0].spec, plans[0].budget, plans[0].job.sampling
         live = [p for p in plans if p.job in self._live([p.job])]
         if not live:
             return
@@ -171,7 +167,7 @@ class Engine:
                     )
             return [i for i, job in enumerate(jobs) if job.cancelled.is_set()]
 
-        results = runtime.solve(spec, [j.question for j in jobs], budget, seed, progress)
+        results = runtime.solve(spec, [j.question for j in jobs], budget, [j.seed for j in jobs], progress)
         for plan, result in zip(live, results, strict=True):
             if plan.job.cancelled.is_set():
                 settle(plan.job, error=Cancelled())

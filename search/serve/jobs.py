@@ -80,7 +80,7 @@ class SearchOutcome:
     probe: Probe | None = None
     fallback: str | None = None  # why auto did not follow the schedule (the verifier out of its range)
     note: str | None = None  # how auto chose without a schedule
-    group_requests: int = 1  # requests in the same runtime call (same strategy, budget, seed and sampling)
+    group_requests: int = 1  # questions in the same runtime call (same strategy, budget and sampling)
     batch_requests: int = 1  # requests the queue merged into this batch
 
 

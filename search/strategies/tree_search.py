@@ -41,7 +41,7 @@ from search.generation.generator import Generation, Generator, SamplingParams, s
 from search.generation.prefix_cache import PrefixReuse, prefix_reuse
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
-from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick, question_seeds
 from search.verifiers.aggregation import aggregate
 from search.verifiers.verifier import Verifier
 
@@ -96,17 +96,18 @@ def tree_search(
     fmt: StepFormat,
     settings: SearchSettings,
     budget: int,
-    seed: int,
+    seed: int | Sequence[int],
     reuse_prefixes: bool = True,
     progress: Progress | None = None,
 ) -> list[SearchResult]:
-    """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring."""
+    """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring. `seed`: the
+    run's, or one per question."""
     m = spec.width(budget)
     roots = budget // m
     family = "dvts" if spec.name == "dvts" else "beam"  # lookahead samples what beam search samples
     states = [
-        _Question(q, stable_seed(seed, family, q), [_Path([], subtree=s) for s in range(roots)], Accounting())
-        for q in questions
+        _Question(q, stable_seed(run_seed, family, q), [_Path([], subtree=s) for s in range(roots)], Accounting())
+        for q, run_seed in zip(questions, question_seeds(seed, questions), strict=True)
     ]
     step_params = SamplingParams(settings.temperature, settings.top_p, settings.max_step_tokens, "step")
     with prefix_reuse(generator, verifier, reuse_prefixes) as reuse:  # freed when the search ends
