@@ -54,7 +54,7 @@ class BenchServeConfig:
     compare: str = "best_of_n"  # the fixed arm of auto vs fixed
     server_args: str = ""  # more flags for the server (e.g. "--batch_window_ms 20")
     startup_timeout: float = 900.0  # seconds the server may take to load
-    output_file: str = "outputs/arith-tiny/bench_serve.json"
+    output_file: str = "outputs/arith-tiny/bench_serve.json"  # the report (JSON); the server log beside it
 
     def __post_init__(self) -> None:
         if min(self.requests, self.clients, self.budget) < 1 or self.startup_timeout <= 0:

@@ -6,6 +6,7 @@ at a gate (an Event) and released by the test; batches are formed by count (a lo
 """
 
 import contextlib
+import copy
 import http.client
 import json
 import socket
@@ -143,6 +144,19 @@ def test_chat_completion_answers_with_honest_usage(server, runtime):
     text = ai.completions.create(model="ttc-search", prompt=[QUESTION, "4-1"], extra_body={"strategy": "best_of_n",
                                                                                           "budget": 4})  # fmt: skip
     assert text.choices[0].text == reply.choices[0].message.content and len(text.choices) == 2
+    greedy = chat(ai, temperature=0, max_tokens=30, extra_body={"strategy": "best_of_n", "budget": 2,
+                                                                 "return_candidates": True})  # fmt: skip
+    [expected] = replace_settings(runtime, temperature=0.0, max_new_tokens=30).solve(
+        StrategySpec.parse("best_of_n"), [QUESTION], 2, seed=0)  # fmt: skip
+    assert greedy.choices[0].message.content == ARITH.render_steps(expected.solution)
+    assert len({c["answer"] for c in greedy.model_extra["ttc"]["candidates"]}) == 1  # greedy: one solution, twice
+
+
+def replace_settings(runtime: Runtime, **overrides) -> Runtime:
+    """The same models with other sampling settings (what the server does for a request that sets them)."""
+    other = copy.copy(runtime)
+    other.settings = replace(runtime.settings, **overrides)
+    return other
 
 
 def test_streaming_sends_progress_then_the_same_solution(server):
@@ -246,6 +260,8 @@ def test_bad_requests_are_openai_style_400s(server):
         with pytest.raises(openai.BadRequestError) as err:
             ai.chat.completions.create(**ask, extra_body=extra)
         assert err.value.status_code == 400 and err.value.body["param"] == param, extra
+    with pytest.raises(openai.BadRequestError, match="max_new_tokens"):
+        ai.chat.completions.create(**ask, max_tokens=1000)
     with pytest.raises(openai.BadRequestError, match="max_budget"):
         ai.chat.completions.create(**ask, extra_body={"budget": 100})
     with pytest.raises(openai.NotFoundError):

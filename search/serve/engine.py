@@ -154,8 +154,10 @@ class Engine:
         runtime = self.runtime
         if sampling is not None:  # the same models, this request's sampling
             runtime = copy.copy(runtime)
-            runtime.settings = replace(runtime.settings, temperature=sampling.temperature, top_p=sampling.top_p,
-                                       max_new_tokens=sampling.max_new_tokens)  # fmt: skip
+            overrides = {"temperature": sampling.temperature, "top_p": sampling.top_p,
+                         "max_new_tokens": sampling.max_new_tokens}  # fmt: skip
+            runtime.settings = replace(runtime.settings, **overrides)
+            runtime.revision_settings = replace(runtime.revision_settings, **overrides)
         runtime.check(spec, budget)
         jobs = [p.job for p in live]
 
