@@ -18,6 +18,7 @@ import openai
 import pytest
 import uvicorn
 
+from core.config import UserError
 from search.runtime import Runtime, probe_score
 from search.serve.app import create_app
 from search.serve.settings import ServeConfig
@@ -360,3 +361,19 @@ def test_shutdown_drains_the_requests_in_flight(paths, runtime):
         gate.set()
         held.join()
         assert out["r"].choices[0].message.content  # the request in flight got its answer
+
+
+def test_the_schedule_file_keeps_its_calibration_range_and_old_files_still_load(schedule, tmp_path):
+    schedule.save(tmp_path / "schedule.json")
+    loaded = ComputeOptimalSchedule.load(tmp_path / "schedule.json")
+    assert (
+        loaded == schedule and loaded.in_range(0.5) and not replace(loaded, probe_score_range=(0.6, 0.9)).in_range(0.5)
+    )
+    record = json.loads((tmp_path / "schedule.json").read_text())
+    del record["probe_score_range"]  # a file make eval wrote before the key existed
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    old = ComputeOptimalSchedule.load(tmp_path / "old.json")
+    assert old.probe_score_range is None and old.in_range(5.0)
+    (tmp_path / "bad.json").write_text(json.dumps({**record, "probe_score_range": [0.9, 0.1]}))
+    with pytest.raises(UserError, match="probe_score_range"):
+        ComputeOptimalSchedule.load(tmp_path / "bad.json")
