@@ -28,7 +28,8 @@ SMOL := outputs/smollm2
 .PHONY: install test lint train-policy policy-report bench-generate build-prm-data bench-prm-data train-prm \
 	prm-eval bench-prm-score bench-search search verifier-gap build-revision-data train-revision revision-report \
 	build-revision-orm-data train-revision-orm search-revisions eval train-policy-large flops-matched gpu-check \
-	reproduce robustness smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm clean
+	reproduce robustness smoke-real stress-distributed vllm-venv vllm-serve test-vllm bench-vllm gpu-check-vllm \
+	serve bench-serve clean
 
 # Which torch: TORCH_INDEX empty takes torch 2.13.0 from pip's configured indexes (on this project's CPU machines
 # the CPU wheel; on a stock PyPI a CUDA build); TORCH_INDEX=https://download.pytorch.org/whl/cpu or .../whl/cu128
@@ -189,6 +190,18 @@ bench-prm-score: | $(PRM)/model.safetensors
 # Beam search (M=4) against best-of-16 on the same questions, re-reading prefixes and reusing them.
 bench-search: | $(PRM)/model.safetensors
 	$(PY) -m bench.search --policy $(POLICY) --verifier $(PRM) $(ARGS)
+# The OpenAI-compatible server (docs/serve.md) on the policy and the PRM, in the foreground on 127.0.0.1:8000
+# (Ctrl-C or SIGTERM drains it); auto follows make eval's schedule once it exists, else runs best-of-N at the
+# request's budget. SCHEDULE= (empty) serves without one.
+SCHEDULE ?= $(wildcard $(EVAL)/schedule.json)
+serve: | $(PRM)/model.safetensors
+	$(PY) -m search serve --config $(RECIPES)/serve.yaml --policy $(POLICY) --verifier $(PRM) $(if $(SCHEDULE),--compute_optimal $(SCHEDULE)) $(ARGS)
+# The server under load in one bounded run: 200 best-of-16 requests one at a time vs from 16 concurrent clients
+# (throughput ratio, p50/p99 latency, errors, resident memory), then auto vs best-of-16 on the test questions
+# (accuracy and generations with 95% intervals). auto needs make eval's schedule (made first if missing: long).
+bench-serve: | $(PRM)/model.safetensors $(QUESTIONS) $(EVAL)/report.json
+	$(PY) -m bench.serve --serve_recipe $(RECIPES)/serve.yaml --policy $(POLICY) --verifier $(PRM) \
+	  --compute_optimal $(EVAL)/schedule.json --dataset $(QUESTIONS) $(ARGS)
 # The device check for a lent GPU (bench/gpu_check.py, docs/measured.md): training, scoring, generation and search
 # throughput, MFU and memory on Qwen2.5-1.5B/7B-like configs with random weights. That machine has no .venv and no
 # package index: there, from the repo root, `python3 -m bench.gpu_check --output_dir $OUT --budget_s 420`. Here: tiny

@@ -89,13 +89,14 @@ def write_questions(cfg: EvalConfig) -> str:
 
 
 def schedule_file(cfg: EvalConfig, report: dict) -> ComputeOptimalSchedule:
-    """The `all` pool's predicted-bin choices, for the runtime."""
+    """The `all` pool's predicted-bin choices and the probe scores they were calibrated on, for the runtime."""
     predicted = report["binnings"]["predicted"]
     choices: dict[int, dict[int, ScheduleEntry]] = {}
     for g, by_bin in predicted["pools"]["all"]["choices"].items():
         for b, choice in by_bin.items():
             choices.setdefault(int(b), {})[int(g)] = ScheduleEntry(choice["strategy"], choice["budget"])
-    return ComputeOptimalSchedule(cfg.difficulty_samples, predicted["edges"], choices)
+    span = predicted.get("probe_score_range")  # the mean probe scores the bins were made on
+    return ComputeOptimalSchedule(cfg.difficulty_samples, predicted["edges"], choices, span and tuple(span))
 
 
 @cli

@@ -100,6 +100,7 @@ def analyse(outcomes: Outcomes, settings: AnalysisSettings) -> dict:
         if kind == "predicted":
             source = validation or test
             binning["edges"] = bin_edges(source.probe_score, difficulty_bins(source, kind, settings))
+            binning["probe_score_range"] = [float(min(source.probe_score)), float(max(source.probe_score))]
         for pool, (member, baseline_name) in POOLS.items():
             baseline_name = baseline_name or settings.baseline
             if not any(member(s) for s in test.strategies()):

@@ -5,6 +5,7 @@
         --strategies best_of_n,beam,lookahead,dvts --budgets 1,4,16 --output_dir DIR
     python -m search run ... --revision_model R --revision_verifier ORM --strategies revision:l=4
     python -m search run ... --strategies compute_optimal --compute_optimal outputs/arith-tiny/eval/schedule.json
+    python -m search serve --config recipes/arith-tiny/serve.yaml     (an OpenAI-compatible server: docs/serve.md)
 
 `solve` prints the answer, the chosen solution and the compute spent. `run` writes DIR/results.jsonl
 (one resumable JSON line per question, strategy and budget), DIR/run.json (what produced them) and
@@ -96,13 +97,23 @@ def run(argv: list[str]) -> Path:
     return run_config(cfg)
 
 
-COMMANDS = {"solve": solve, "run": run}
-USAGE = """usage: python -m search {solve,run} [options]
+def serve(argv: list[str]) -> None:
+    from search.serve.settings import CONFIG_TYPES as SERVE_TYPES
+
+    (cfg,) = parse_config(SERVE_TYPES, argv, "python -m search serve")
+    from search.serve.server import serve as run_server  # FastAPI and the models: after parsing
+
+    run_server(cfg)
+
+
+COMMANDS = {"solve": solve, "run": run, "serve": serve}
+USAGE = """usage: python -m search {solve,run,serve} [options]
 
   solve   one question with one strategy at one budget: the answer, the solution, the compute spent
   run     a question JSONL x strategies x budgets: results.jsonl (resumable) and summary.{json,md}
+  serve   an OpenAI-compatible server: strategy and budget per request (auto: from the predicted difficulty)
 
-python -m search solve --help, python -m search run --help: every option, described."""
+python -m search solve --help (run --help, serve --help): every option, described."""
 
 
 @cli

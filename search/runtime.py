@@ -22,11 +22,11 @@ from search.generation.settings import BackendConfig
 from search.prompting import PromptConfig, resolve_format
 from search.step_format import StepFormat, check_compatible
 from search.strategies.accounting import Accounting
-from search.strategies.best_of_n import sample_best_of_n
+from search.strategies.best_of_n import BestOfNSamples, sample_best_of_n
 from search.strategies.compute_optimal import ComputeOptimalSchedule, probe_seed
 from search.strategies.revisions import sample_revision_chains
-from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec
-from search.strategies.tree_search import tree_search
+from search.strategies.strategy import SearchResult, SearchSettings, StrategySpec, question_seeds
+from search.strategies.tree_search import Progress, tree_search
 from search.verifiers.settings import VerifierSettings
 from search.verifiers.verifier import Verifier, load_verifier
 
@@ -114,18 +114,31 @@ class Runtime:
         if needs_verifier and self.verifier is None:
             raise ValueError(f"{spec} needs a verifier (only best_of_n:select=majority runs without one)")
 
-    def solve(self, spec: StrategySpec, questions: Sequence[str], budget: int, seed: int = 0) -> list[SearchResult]:
-        """One result per question; the same seed gives the same results."""
-        return self.sweep([spec], questions, [budget], seed)[(str(spec), budget)]
+    def solve(
+        self,
+        spec: StrategySpec,
+        questions: Sequence[str],
+        budget: int,
+        seed: int | Sequence[int] = 0,
+        progress: Progress | None = None,
+    ) -> list[SearchResult]:
+        """One result per question; the same seed gives the same results (`seed`: one, or one per question)."""
+        return self.sweep([spec], questions, [budget], seed, progress)[(str(spec), budget)]
 
     def sweep(
-        self, specs: Sequence[StrategySpec], questions: Sequence[str], budgets: Sequence[int], seed: int = 0
+        self,
+        specs: Sequence[StrategySpec],
+        questions: Sequence[str],
+        budgets: Sequence[int],
+        seed: int | Sequence[int] = 0,
+        progress: Progress | None = None,
     ) -> dict[tuple[str, int], list[SearchResult]]:
         """Results for every (spec, budget) pair, keyed by (str(spec), budget).
 
         Best-of-N specs share one set of samples at their largest budget, and each revision
         spec one set of chains, subsampled for the smaller budgets (exactly what separate runs
-        would give; see `search.strategies.best_of_n` and `search.strategies.revisions`)."""
+        would give; see `search.strategies.best_of_n` and `search.strategies.revisions`).
+        `progress` is called after each round of the step-level searches (`search.strategies.tree_search`)."""
         for spec in specs:
             for budget in budgets:
                 self.check(spec, budget)
@@ -154,8 +167,9 @@ class Runtime:
                 for budget in budgets:
                     assert self.verifier is not None
                     out[(str(spec), budget)] = tree_search(
-                        spec, questions, self.generator, self.verifier, self.format, self.settings, budget, seed
-                    )
+                        spec, questions, self.generator, self.verifier, self.format, self.settings, budget, seed,
+                        progress=progress,
+                    )  # fmt: skip
         return out
 
     def solve_compute_optimal(
@@ -163,15 +177,10 @@ class Runtime:
     ) -> list[tuple[StrategySpec, SearchResult]]:
         """Per question: probe its difficulty, run the schedule's choice for that bin within
         `generations`; the result's accounting includes the probe (see `search.strategies.compute_optimal`)."""
-        if self.verifier is None:
-            raise ValueError("the compute-optimal schedule needs the verifier to predict difficulty")
-        probes = sample_best_of_n(
-            questions, self.generator, self.verifier, self.format, self.settings, schedule.probe_samples,
-            probe_seed(seed),
-        )  # fmt: skip
+        probes = self.probe(schedule, questions, seed)
         specs = []
         for probe in probes:
-            choice = schedule.choose(sum(c.score for c in probe.candidates) / len(probe.candidates), generations)
+            choice = schedule.choose(probe_score(probe), generations)
             specs.append((StrategySpec.parse(choice.strategy), choice.budget))
         out: list = [None] * len(questions)
         for spec, budget in dict.fromkeys(specs):
@@ -181,3 +190,21 @@ class Runtime:
                 result.accounting = result.accounting + sum(probes[i].costs, Accounting())
                 out[i] = (spec, result)
         return out
+
+    def probe(
+        self, schedule: ComputeOptimalSchedule, questions: Sequence[str], seed: int | Sequence[int] = 0
+    ) -> list[BestOfNSamples]:
+        """The difficulty probe of each question: `schedule.probe_samples` scored samples, drawn with the seed
+        `make eval` binned its questions with (`search.strategies.compute_optimal.probe_seed`; `seed`: the run's,
+        or one per question)."""
+        if self.verifier is None:
+            raise ValueError("the compute-optimal schedule needs the verifier to predict difficulty")
+        return sample_best_of_n(
+            questions, self.generator, self.verifier, self.format, self.settings, schedule.probe_samples,
+            [probe_seed(s) for s in question_seeds(seed, questions)],
+        )  # fmt: skip
+
+
+def probe_score(probe: BestOfNSamples) -> float:
+    """What a question's difficulty is predicted from: the mean verifier score of its probe samples."""
+    return sum(c.score for c in probe.candidates) / len(probe.candidates)

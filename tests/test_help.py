@@ -15,7 +15,8 @@ ENTRY_POINTS = ["training.policy", "training.prm", "training.revision", "trainin
                 "data.build_revision_data", "data.build_revision_orm_data", "data.export_questions", "data.importers",
                 "search.cli", "eval.scaling", "eval.prm_eval", "eval.policy_report", "eval.revision_report",
                 "eval.flops_matched", "eval.verifier_gap", "eval.reproduction", "eval.processbench",
-                "training.export_prm", "bench.vllm", "bench.vllm_check", "bench.gpu_check"]  # fmt: skip
+                "training.export_prm", "bench.vllm", "bench.vllm_check", "bench.gpu_check",
+                "search.serve.settings", "bench.serve"]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)

@@ -40,3 +40,11 @@ def test_reproduce_writes_tracked_docs_only_when_asked():
     default = "\n".join(planned("-B", "reproduce"))
     assert "eval.reproduction" in default and "docs/reproduction" not in default and "README.md" not in default
     assert "--output_dir docs/reproduction --readme README.md" in "\n".join(planned("-B", "reproduce", "PUBLISH=1"))
+
+
+@needs_make
+def test_serve_follows_the_schedule_when_there_is_one():
+    assert "--compute_optimal" not in "\n".join(planned("-B", "serve", "SCHEDULE="))
+    served = "\n".join(planned("-B", "serve", "SCHEDULE=outputs/x/schedule.json", "PRM=outputs/x/prm"))
+    assert "search serve --config recipes/arith-tiny/serve.yaml" in served
+    assert "--verifier outputs/x/prm" in served and "--compute_optimal outputs/x/schedule.json" in served

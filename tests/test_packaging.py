@@ -20,8 +20,8 @@ def wheel(tmp_path_factory):
 
 def test_the_wheel_holds_every_package_and_the_recipes(wheel):
     names = set(wheel.namelist())
-    for package in ("core", "search", "search/generation", "search/verifiers", "search/strategies", "data", "training",
-                    "eval", "bench"):  # fmt: skip
+    for package in ("core", "search", "search/generation", "search/verifiers", "search/strategies", "search/serve",
+                    "data", "training", "eval", "bench"):  # fmt: skip
         assert f"{package}/__init__.py" in names
     shipped = {n for n in names if n.startswith("recipes/")}
     assert {"recipes/arith-tiny/policy.yaml", "recipes/accelerate_configs/zero2.yaml"} <= shipped

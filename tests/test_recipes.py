@@ -30,6 +30,7 @@ ENTRY_POINTS = {
     "policy_report": "eval.policy_report",
     "processbench": "eval.processbench",
     "search_qwen_prm": "search.cli",
+    "serve": "search.serve.settings",
 }
 RECIPES = sorted(p for p in (ROOT / "recipes").glob("*/*.yaml") if p.parent.name != "accelerate_configs")
 

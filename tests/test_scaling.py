@@ -63,6 +63,8 @@ def test_eval_chooses_on_validation_and_reports_intervals(tiny_policy, tiny_prm,
 
     schedule = ComputeOptimalSchedule.load(out / "schedule.json")
     assert schedule.probe_samples == 2 and len(schedule.bin_edges) == 1
+    validation_scores = outcomes.splits["validation"].probe_score  # the bins' calibration range, for the server
+    assert schedule.probe_score_range == (min(validation_scores), max(validation_scores))
     run_out = tmp_path / "co"
     cli.main(["run", "--policy", str(tiny_policy), "--verifier", str(tiny_prm), "--revision_model", str(tiny_policy),
               "--revision_verifier", str(tiny_prm), "--dataset", str(test), "--strategies", "compute_optimal",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
-from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick, question_seeds
 from search.verifiers.aggregation import aggregate
 from search.verifiers.verifier import Verifier, score_solutions
 
@@ -43,12 +43,13 @@ def sample_best_of_n(
     fmt: StepFormat,
     settings: SearchSettings,
     budget: int,
-    seed: int,
+    seed: int | Sequence[int],
 ) -> list[BestOfNSamples]:
-    """`budget` scored solutions per question, all questions in one batched call."""
+    """`budget` scored solutions per question, all questions in one batched call (`seed`: the run's, or one per
+    question)."""
     params = SamplingParams(settings.temperature, settings.top_p, settings.max_new_tokens, "solution")
     prompts = [fmt.prompt(q) for q in questions]
-    seeds = [stable_seed(seed, "best_of_n", q) for q in questions]
+    seeds = [stable_seed(s, "best_of_n", q) for q, s in zip(questions, question_seeds(seed, questions), strict=True)]
     generations = generator.generate(prompts, params, budget, seeds)
     flat = [(i, g) for i, gens in enumerate(generations) for g in gens]
     steps = [fmt.split_steps(g.text) for _, g in flat]

@@ -4,11 +4,15 @@ per predicted-difficulty bin and generation budget, which strategy to run (Snell
     {"format": "compute-optimal-schedule/1",
      "probe_samples": 4,                  # samples whose mean verifier score predicts difficulty
      "bin_edges": [0.21, 0.35, 0.48, 0.6], # thresholds between the bins, lowest scores first
-     "choices": {"0": {"16": {"strategy": "beam:m=4", "budget": 16}, ...}, ...}}
+     "choices": {"0": {"16": {"strategy": "beam:m=4", "budget": 16}, ...}, ...},
+     "probe_score_range": [0.05, 0.93]}   # optional: the lowest and highest mean probe score of the
+                                          # questions the bins were made on (the verifier's calibration)
 
 For a new question the runtime samples `probe_samples` solutions, scores them with the
 verifier, bins their mean score and runs the bin's choice at the largest budget that fits the
-request. The probe's cost is part of the question's accounting.
+request. The probe's cost is part of the question's accounting. A probe score outside
+`probe_score_range` says the verifier is out of the range it was calibrated on: the server then
+falls back to majority voting (`search.serve`); files without the key load as before (no check).
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ class ComputeOptimalSchedule:
     probe_samples: int
     bin_edges: list[float]
     choices: dict[int, dict[int, ScheduleEntry]]  # bin -> generation budget -> choice
+    probe_score_range: tuple[float, float] | None = None  # mean probe scores the bins were made on (lowest, highest)
+
+    def in_range(self, mean_score: float) -> bool:
+        """Whether a probe's mean score lies within the calibration range (True when the file records none)."""
+        if self.probe_score_range is None:
+            return True
+        low, high = self.probe_score_range
+        return low <= mean_score <= high
 
     def choose(self, mean_score: float, generations: int) -> ScheduleEntry:
         """The choice for a question whose probe scored `mean_score`, at most `generations` spent."""
@@ -69,6 +81,8 @@ class ComputeOptimalSchedule:
                 for b, by in sorted(self.choices.items())
             },
         }
+        if self.probe_score_range is not None:
+            record["probe_score_range"] = list(self.probe_score_range)
         Path(path).write_text(json.dumps(record, indent=2) + "\n")
 
     @classmethod
@@ -86,7 +100,11 @@ class ComputeOptimalSchedule:
                 int(b): {int(g): ScheduleEntry(str(c["strategy"]), _count(c["budget"])) for g, c in by.items()}
                 for b, by in record["choices"].items()
             }
-            schedule = cls(_count(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices)
+            span = record.get("probe_score_range")
+            span = None if span is None else (float(span[0]), float(span[1]))
+            if span is not None and (len(record["probe_score_range"]) != 2 or span[0] > span[1]):
+                raise ValueError(f"probe_score_range must be [lowest, highest], got {record['probe_score_range']}")
+            schedule = cls(_count(record["probe_samples"]), [float(e) for e in record["bin_edges"]], choices, span)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise UserError(f"{path}: not a compute-optimal schedule file ({err})") from None
         try:
@@ -103,6 +121,9 @@ class ComputeOptimalSchedule:
             raise ValueError(f"bins {missing} have no choices or probe_samples is outside 1..{MAX_GENERATIONS}")
         if not all(math.isfinite(e) for e in self.bin_edges) or self.bin_edges != sorted(self.bin_edges):
             raise ValueError(f"bin_edges must be finite and ascending, got {self.bin_edges}")
+        span = self.probe_score_range
+        if span is not None and not (all(math.isfinite(v) for v in span) and span[0] <= span[1]):
+            raise ValueError(f"probe_score_range must be finite [lowest, highest], got {list(span)}")
         for b, by_budget in self.choices.items():
             if not by_budget:
                 raise ValueError(f"bin {b} has no choices")

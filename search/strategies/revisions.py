@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from search.generation.generator import Generator, SamplingParams, stable_seed
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
-from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, pick, question_seeds
 from search.verifiers.aggregation import aggregate
 from search.verifiers.verifier import Verifier, score_solutions
 
@@ -109,7 +109,7 @@ def sample_revision_chains(
     settings: SearchSettings,
     chains: int,
     length: int,
-    seed: int,
+    seed: int | Sequence[int],
 ) -> list[RevisionChains]:
     """`chains` chains of `length` attempts per question; every chain advances in one batched call per step.
 
@@ -119,6 +119,7 @@ def sample_revision_chains(
         raise ValueError(f"need at least one chain of at least one attempt, got {chains} x {length}")
     params = SamplingParams(settings.temperature, settings.top_p, settings.max_new_tokens, "solution")
     keys = [(i, c) for i in range(len(questions)) for c in range(chains)]
+    run_seeds = question_seeds(seed, questions)  # the run's seed, or one per question
     histories: list[list[list[str]]] = [[] for _ in keys]  # answered attempts' steps, per chain
     out = [RevisionChains([[] for _ in range(chains)]) for _ in questions]
     count_tokens, context = getattr(reviser, "count_tokens", None), getattr(reviser, "context_length", None)
@@ -127,7 +128,7 @@ def sample_revision_chains(
             fmt.revision_prompt(questions[i], history_window(fmt, questions[i], h, count_tokens, context))
             for (i, _), h in zip(keys, histories, strict=True)
         ]
-        seeds = [stable_seed(seed, "revision", questions[i], c, t) for i, c in keys]
+        seeds = [stable_seed(run_seeds[i], "revision", questions[i], c, t) for i, c in keys]
         generations = [gens[0] for gens in reviser.generate(prompts, params, 1, seeds)]
         steps = [fmt.split_steps(g.text) for g in generations]
         cut = [g.stop_reason == "length" for g in generations]  # cut off: no answer

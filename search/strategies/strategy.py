@@ -152,6 +152,15 @@ def parse_budgets(text: str) -> list[int]:
     return budgets
 
 
+def question_seeds(seed: int | Sequence[int], questions: Sequence[str]) -> list[int]:
+    """Each question's run seed: one seed for all, or one per question (the server batches requests whose seeds
+    differ; a question's samples depend only on its own seed)."""
+    seeds = [seed] * len(questions) if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(questions):
+        raise ValueError(f"got {len(seeds)} seeds for {len(questions)} questions")
+    return seeds
+
+
 def _int(text: str, what: str) -> int:
     try:
         return int(text)

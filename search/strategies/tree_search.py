@@ -26,20 +26,27 @@ keeps the states of the live beams between rounds, so a round computes only the 
 tokens, in the policy and in the verifier; the pruned beams' states are freed after each round.
 The answers and scores are those of full passes (`reuse_prefixes=False`); the accounting says
 how many tokens were read from the caches.
+
+`progress` (optional; the server's streaming and cancellation) is called after every round with the
+round and each question's best path so far (its steps and rank score; None before the first step);
+it returns the indices of questions to stop: their search ends there (a client that went away).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from search.generation.generator import Generation, Generator, SamplingParams, stable_seed
 from search.generation.prefix_cache import PrefixReuse, prefix_reuse
 from search.step_format import StepFormat
 from search.strategies.accounting import Accounting
-from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick
+from search.strategies.strategy import Candidate, SearchResult, SearchSettings, StrategySpec, pick, question_seeds
 from search.verifiers.aggregation import aggregate
 from search.verifiers.verifier import Verifier
+
+BestPath = tuple[list[str], float]  # a question's best path so far: its steps and rank score
+Progress = Callable[[int, list[BestPath | None]], Collection[int] | None]  # round, best paths -> questions to stop
 
 
 @dataclass
@@ -89,16 +96,18 @@ def tree_search(
     fmt: StepFormat,
     settings: SearchSettings,
     budget: int,
-    seed: int,
+    seed: int | Sequence[int],
     reuse_prefixes: bool = True,
+    progress: Progress | None = None,
 ) -> list[SearchResult]:
-    """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring."""
+    """Beam search, lookahead or DVTS (by `spec.name`) for every question; see the module docstring. `seed`: the
+    run's, or one per question."""
     m = spec.width(budget)
     roots = budget // m
     family = "dvts" if spec.name == "dvts" else "beam"  # lookahead samples what beam search samples
     states = [
-        _Question(q, stable_seed(seed, family, q), [_Path([], subtree=s) for s in range(roots)], Accounting())
-        for q in questions
+        _Question(q, stable_seed(run_seed, family, q), [_Path([], subtree=s) for s in range(roots)], Accounting())
+        for q, run_seed in zip(questions, question_seeds(seed, questions), strict=True)
     ]
     step_params = SamplingParams(settings.temperature, settings.top_p, settings.max_step_tokens, "step")
     with prefix_reuse(generator, verifier, reuse_prefixes) as reuse:  # freed when the search ends
@@ -123,6 +132,9 @@ def tree_search(
                     _keep_best_per_subtree(st, mine)
                 else:
                     _keep_top(st, mine, roots, budget)
+            if progress is not None:
+                for i in progress(round_, [_best(st) for st in states]) or ():
+                    states[i].active = []  # stopped: what it has finished so far is its pool
             reuse.keep([fmt.render(st.text, p.steps) for st in states for p in st.active])
     results = []
     for st in states:
@@ -138,6 +150,15 @@ def tree_search(
         answer, solution = pick(candidates, "weighted")
         results.append(SearchResult(answer, solution, candidates, st.accounting))
     return results
+
+
+def _best(st: _Question) -> BestPath | None:
+    """The highest-ranked path of a question so far, live or finished."""
+    paths = st.active + st.finished
+    if not paths:
+        return None
+    best = max(paths, key=lambda p: p.rank_score)
+    return list(best.steps), best.rank_score
 
 
 def _keep_top(st: _Question, candidates: list[_Path], width: int, budget: int) -> None:
