@@ -236,3 +236,18 @@ def test_the_likelihood_head_refuses_settings_it_would_ignore(flags, tiny_policy
         prm.main(argv)
     assert "head likelihood fits four numbers" in capsys.readouterr().err
     assert not (tmp_path / "prm" / "model.safetensors").exists()
+
+
+def test_label_kind_comes_from_the_builders_settings_before_the_values(tmp_path):
+    """Soft MC labels that happen to be all 0 or 1 are still soft: the builder's settings.json says so."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset, DatasetDict
+
+    from training.prm import label_kind
+
+    data = DatasetDict(train=Dataset.from_dict({"labels": [[1.0, 0.0], [1.0]]}))
+    cfg = SimpleNamespace(label_column="labels", dataset=str(tmp_path / "dataset"))
+    assert label_kind(data, cfg) == "hard"  # no settings: from the values
+    (tmp_path / "settings.json").write_text(json.dumps({"settings": {"label_kind": "soft"}}))
+    assert label_kind(data, cfg) == "soft"

@@ -161,7 +161,7 @@ def label_kind(data: DatasetDict, cfg: PRMConfig) -> str:
     if cfg.label_column in by_column:
         return by_column[cfg.label_column]
     settings = Path(cfg.dataset).parent / "settings.json"
-    built_as = json.loads(settings.read_text()).get("label_kind") if settings.is_file() else None
+    built_as = json.loads(settings.read_text()).get("settings", {}).get("label_kind") if settings.is_file() else None
     if built_as:
         return built_as
     values = {float(v) for row in data["train"]["labels"] for v in row}
