@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.checkpoints import check_model_path
-from core.config import UserError, cli, parse_config
+from core.config import cli, parse_config
 from core.outputs import OutputGuard, claim_report_dir
 from core.stats import Ratio, interval
 from search.generation.generator import check_sampling
