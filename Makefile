@@ -142,9 +142,11 @@ $(LARGE)/model.safetensors: | $(STAMP)
 train-policy: install
 	$(policy_stage)
 # The policy recipe trained with seeds 0, 1, 2 under OMP_NUM_THREADS=1 and 2 (another machine's float rounding):
-# each run's validation loss within 25% of the median, level-1 pass@1 >= 0.7 (about an hour; resumable).
+# each run's validation loss within 25% of the median, level-1 pass@1 >= 0.7 (about an hour; resumable). PUBLISH=1
+# also writes docs/robustness/ and the README's median-and-range table.
 robustness: install
-	$(PY) -m eval.robustness --policy_recipe $(RECIPES)/policy.yaml --output_dir $(OUT)/robustness $(ARGS)
+	$(PY) -m eval.robustness --policy_recipe $(RECIPES)/policy.yaml --output_dir $(OUT)/robustness \
+	  $(if $(PUBLISH),--publish_dir docs/robustness --readme README.md) $(ARGS)
 policy-report: | $(POLICY)/model.safetensors
 	$(PY) -m eval.policy_report --policy $(POLICY) $(ARGS)
 build-prm-data: | $(POLICY)/model.safetensors

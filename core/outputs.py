@@ -122,3 +122,18 @@ def write_atomic(path: Path, text: str) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def marked_block(name: str, text: str) -> str:
+    """`text` between the markers of a generated block of a document (`<!-- name:start -->`, `<!-- name:end -->`)."""
+    return f"<!-- {name}:start -->\n{text}<!-- {name}:end -->"
+
+
+def replace_marked_block(path: Path, name: str, text: str) -> None:
+    """Replace a document's generated block `name` with `text`: result tables are generated, never typed by hand."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    document = path.read_text()
+    if start not in document or end not in document:
+        raise UserError(f"{path}: no {start} ... {end} markers to put the generated block between")
+    head, rest = document.split(start, 1)
+    write_atomic(path, head + marked_block(name, text) + rest.split(end, 1)[1])

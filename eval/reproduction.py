@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import UserError, cli, parse_config
-from core.outputs import OutputGuard, claim_report_dir
+from core.outputs import OutputGuard, claim_report_dir, marked_block, replace_marked_block
 from core.stats import Difference, Ratio, interval
 from eval.outcomes import Outcomes, SplitOutcomes
 from eval.revision_report import decode_chain
@@ -383,20 +383,8 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-README_START, README_END = "<!-- findings:start -->", "<!-- findings:end -->"
-
-
 def readme_block(result: dict) -> str:
-    return f"{README_START}\n{table(result)}{README_END}"
-
-
-def update_readme(path: Path, result: dict) -> None:
-    """Replace the findings table between the README's markers (generated, never typed by hand)."""
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise UserError(f"{path}: no {README_START} ... {README_END} markers to put the findings table between")
-    head, rest = text.split(README_START, 1)
-    path.write_text(head + readme_block(result) + rest.split(README_END, 1)[1])
+    return marked_block("findings", table(result))
 
 
 @cli
@@ -421,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict:
     (out / "findings.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "README.md").write_text(markdown(result))
     if cfg.readme:
-        update_readme(Path(cfg.readme), result)
+        replace_marked_block(Path(cfg.readme), "findings", table(result))
     print(markdown(result))
     return result
 

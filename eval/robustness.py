@@ -7,7 +7,8 @@ differs between thread counts as it does between CPUs, so this stands in for ano
 then reports each run's validation loss and sampled pass@1 per level (`eval.policy_report`). A run
 holds when its validation loss is within `loss_band` of the median of all runs and its level-1
 pass@1 is at least `min_level1_pass_at_1`. Runs are folders under `out` (`seed<s>-threads<t>`); a
-rerun skips the finished ones. Writes robustness.{json,md}; the README quotes its median and range.
+rerun skips the finished ones. Writes robustness.{json,md}; with `publish_dir` and `readme` (`make robustness
+PUBLISH=1`) also docs/robustness/ and the README's median-and-range table (generated, never typed by hand).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import UserError, cli, parse_config
+from core.outputs import replace_marked_block, write_atomic
 
 
 @dataclass
@@ -33,6 +35,8 @@ class RobustnessConfig:
     loss_band: float = 0.25  # a run's validation loss must be within this fraction of the median
     min_level1_pass_at_1: float = 0.7  # and its level-1 sampled pass@1 at least this
     output_dir: str = "outputs/arith-tiny/robustness"
+    publish_dir: str | None = None  # also copy robustness.{json,md} here (docs/robustness)
+    readme: str | None = None  # also rewrite the median-and-range table between the `robustness` markers of this file
 
     def __post_init__(self) -> None:
         if not Path(self.policy_recipe).is_file():
@@ -86,6 +90,18 @@ def judge(cfg: RobustnessConfig, runs: list[dict]) -> dict:
             "holds": all(r["loss_within_band"] and r["level1_ok"] for r in runs)}  # fmt: skip
 
 
+def summary(result: dict) -> str:
+    """The README's table: each level's pass@1 as the median of the runs with their range, and the loss."""
+    loss, runs = result["validation_loss"], result["runs"]
+    settings = sorted({(r["seed"], r["threads"]) for r in runs})
+    lines = [f"| level | pass@1, median of {len(runs)} runs | range |", "|---:|---:|---:|"]
+    lines += [f"| {lv} | {s['median']:.3f} | {s['min']:.3f}-{s['max']:.3f} |" for lv, s in result["pass_at_1"].items()]
+    lines += ["", f"Validation loss: median {loss['median']:.4f}, range {loss['min']:.4f}-{loss['max']:.4f}; runs: "
+              + ", ".join(f"seed {s} with {t} thread{'s' * (t > 1)}" for s, t in settings)
+              + (" (all within the bounds)" if result["holds"] else " (**not all within the bounds**)")]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict) -> str:
     levels = list(result["pass_at_1"])
     loss = result["validation_loss"]
@@ -114,8 +130,11 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [train_and_report(cfg, seed, threads) for seed, threads in cfg.runs()]
     result = judge(cfg, runs)
     out = Path(cfg.output_dir)
-    (out / "robustness.json").write_text(json.dumps(result, indent=2))
-    (out / "robustness.md").write_text(markdown(result))
+    for folder in (out, *([Path(cfg.publish_dir)] if cfg.publish_dir else [])):
+        write_atomic(folder / "robustness.json", json.dumps(result, indent=2) + "\n")
+        write_atomic(folder / "robustness.md", markdown(result))
+    if cfg.readme:
+        replace_marked_block(Path(cfg.readme), "robustness", summary(result))
     print(markdown(result))
     return result
 

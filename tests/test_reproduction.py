@@ -80,7 +80,7 @@ def test_a_bundle_recomputes_its_findings_exactly(tmp_path):
     again = reproduction.main(["--bundle", str(tmp_path / "a/outcomes.json"), "--output_dir", str(tmp_path / "b")])
     assert first == again and (tmp_path / "a/findings.json").read_text() == (tmp_path / "b/findings.json").read_text()
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{reproduction.README_START}\nold\n{reproduction.README_END}\nrest\n")
+    readme.write_text("intro\n<!-- findings:start -->\nold\n<!-- findings:end -->\nrest\n")
     reproduction.main(["--bundle", str(tmp_path / "bundle.json"), "--output_dir", str(tmp_path / "c"), "--readme",
                        str(readme)])  # fmt: skip
     assert readme.read_text() == f"intro\n{reproduction.readme_block(first)}\nrest\n"

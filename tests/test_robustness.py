@@ -1,5 +1,6 @@
 """make robustness: runs of the policy recipe per seed and thread count, judged against their median."""
 
+from core.outputs import marked_block, replace_marked_block
 from eval import robustness
 from tests.conftest import TINY_POLICY_ARGS
 
@@ -31,3 +32,17 @@ def test_runs_train_report_and_resume(tmp_path, capsys):
     capsys.readouterr()
     robustness.main(argv)  # finished runs are not trained again
     assert "training.policy" not in capsys.readouterr().out
+
+
+def test_the_readme_table_is_generated_from_the_runs(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("seed: 0\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- robustness:start -->\nold\n<!-- robustness:end -->\nrest\n")
+    cfg = robustness.RobustnessConfig(policy_recipe=str(recipe), readme=str(readme))
+    result = robustness.judge(cfg, [run(0, 1, 0.10, 0.9), run(1, 2, 0.11, 0.8), run(2, 1, 0.12, 0.95)])
+    table = robustness.summary(result)
+    assert "| 1 | 0.900 | 0.800-0.950 |" in table and "median 0.1100, range 0.1000-0.1200" in table
+    assert "seed 1 with 2 threads" in table and "all within the bounds" in table
+    replace_marked_block(readme, "robustness", table)
+    assert readme.read_text() == f"intro\n{marked_block('robustness', table)}\nrest\n"
